@@ -1,0 +1,66 @@
+"""The app's settings: one ``RECEPTION_STATS`` dict, defaults here, read lazily.
+
+``app_settings.DEFERRAL_THRESHOLD_HOURS`` reads the project's value or the default below; the cache
+is dropped on Django's ``setting_changed`` signal so ``override_settings`` works in tests.
+The feature flag keeps its historical top-level name, ``LIVE_RECEPTION_STATS_ENABLED``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.signals import setting_changed
+
+DEFAULTS: dict[str, Any] = {
+    # Time zone that cuts days for ``window=today`` and formats the period; None = TIME_ZONE.
+    "TIME_ZONE": None,
+    # ``D`` of kpi-semantics.md: a ticket closed more than D after its poste opened is deferred.
+    "DEFERRAL_THRESHOLD_HOURS": 24,
+    # Database alias the KPI queries read (a read replica, for instance).
+    "DATABASE": "default",
+}
+
+
+class AppSettings:
+    def __init__(self, defaults: dict[str, Any]) -> None:
+        self.defaults = defaults
+        self._cache: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self.defaults:
+            raise AttributeError(f"Unknown RECEPTION_STATS setting: {name!r}")
+        if name not in self._cache:
+            user_settings = getattr(settings, "RECEPTION_STATS", {}) or {}
+            self._cache[name] = user_settings.get(name, self.defaults[name])
+        return self._cache[name]
+
+    def reload(self) -> None:
+        self._cache.clear()
+
+    # Derived values, so that callers never convert units themselves.
+    @property
+    def deferral_threshold(self) -> timedelta:
+        return timedelta(hours=float(self.DEFERRAL_THRESHOLD_HOURS))
+
+    @property
+    def time_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.TIME_ZONE or settings.TIME_ZONE)
+
+
+app_settings = AppSettings(DEFAULTS)
+
+
+def is_enabled() -> bool:
+    """The feature flag, read on every call so that a change needs no restart of the code path."""
+    return bool(getattr(settings, "LIVE_RECEPTION_STATS_ENABLED", True))
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("RECEPTION_STATS", "TIME_ZONE"):
+        app_settings.reload()
+
+
+setting_changed.connect(_reload)

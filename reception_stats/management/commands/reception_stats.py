@@ -1,0 +1,75 @@
+"""``manage.py reception_stats``: the live KPIs in a terminal, as a table or as JSON."""
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError, connections
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
+from reception_stats.conf import app_settings
+from reception_stats.formatting import FIGURES, format_figure
+from reception_stats.forms import LiveStatsQueryForm
+from reception_stats.kpis import WINDOWS, SiteNotFound, compute_live_stats
+
+EXIT_BAD_INPUT = 2
+EXIT_UNKNOWN_SITE = 3
+EXIT_DATABASE = 4
+
+
+class Command(BaseCommand):
+    help = "Print the live reception and till figures (kpi-semantics.md)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--window", default="24h", help=f"One of {', '.join(WINDOWS)}.")
+        parser.add_argument("--site", help="A site UUID (sites.id); all sites when absent.")
+        parser.add_argument("--at", help="ISO 8601 moment to compute for (default: now).")
+        parser.add_argument("--format", choices=["table", "json"], default="table")
+
+    def handle(self, *args, **options):
+        form = LiveStatsQueryForm(
+            {"window": options["window"], "site": options["site"], "at": options["at"]}
+        )
+        if not form.is_valid():
+            raise CommandError(form.error_summary(), returncode=EXIT_BAD_INPUT)
+        query = form.cleaned_data
+        try:
+            stats = compute_live_stats(query["window"], query["site"], query["at"])
+        except SiteNotFound as error:
+            raise CommandError(
+                _("Unknown site %(site)s.") % {"site": error.site}, returncode=EXIT_UNKNOWN_SITE
+            ) from None
+        except DatabaseError as error:
+            raise CommandError(_database_message(error), returncode=EXIT_DATABASE) from None
+
+        if options["format"] == "json":
+            self.stdout.write(json.dumps(stats.as_json(), ensure_ascii=False, indent=2))
+            return
+        self.stdout.write(self._table(stats))
+
+    def _table(self, stats) -> str:
+        if stats.enabled:
+            title = _("Live figures, %(start)s to %(end)s (%(tz)s)") % {
+                "start": date_format(stats.period_start, "SHORT_DATETIME_FORMAT"),
+                "end": date_format(stats.period_end, "SHORT_DATETIME_FORMAT"),
+                "tz": stats.timezone,
+            }
+        else:
+            title = _("Live statistics are turned off (LIVE_RECEPTION_STATS_ENABLED=false).")
+        rows = [
+            (str(figure.label), format_figure(figure.kind, getattr(stats, figure.name)))
+            for figure in FIGURES
+        ]
+        width = max(len(label) for label, _value in rows)
+        lines = [title, ""]
+        lines += [f"  {label:<{width}}  {value:>16}" for label, value in rows]
+        return "\n".join(lines)
+
+
+def _database_message(error: DatabaseError) -> str:
+    settings_dict = connections[app_settings.DATABASE].settings_dict
+    where = settings_dict.get("HOST") or settings_dict.get("NAME")
+    if settings_dict.get("PORT"):
+        where = f"{where}:{settings_dict['PORT']}"
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return _("Database unavailable (%(where)s): %(error)s") % {"where": where, "error": first_line}

@@ -1,0 +1,146 @@
+"""Realistic Recyclic rows for the tests, built with model-bakery.
+
+Each builder fills what the test does not care about with plausible values and takes the few
+values the test is about as arguments, so that a test reads like the rule it checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+
+from model_bakery import baker
+
+from reception_stats.models import (
+    CashSession,
+    CashSessionStatus,
+    Category,
+    Destination,
+    LigneDepot,
+    PosteReception,
+    ReceptionStatus,
+    RecyclicUser,
+    Sale,
+    SaleItem,
+    Site,
+    TicketDepot,
+    UserRole,
+    UserStatus,
+)
+
+
+def make_site(name: str = "Ressourcerie du Centre", **fields) -> Site:
+    return baker.make(Site, name=name, is_active=True, **fields)
+
+
+def make_recyclic_user(site: Site | None = None, **fields) -> RecyclicUser:
+    return baker.make(
+        RecyclicUser,
+        site=site,
+        role=UserRole.USER,
+        status=UserStatus.ACTIVE,
+        is_active=True,
+        email=None,
+        **fields,
+    )
+
+
+def make_category(name: str | None = None) -> Category:
+    fields = {"name": name} if name else {}
+    return baker.make(Category, is_active=True, parent=None, **fields)
+
+
+def make_poste(
+    opened_at: datetime,
+    *,
+    opened_by: RecyclicUser | None = None,
+    closed_at: datetime | None = None,
+) -> PosteReception:
+    return baker.make(
+        PosteReception,
+        opened_by=opened_by or make_recyclic_user(),
+        opened_at=opened_at,
+        closed_at=closed_at,
+        status=ReceptionStatus.CLOSED if closed_at else ReceptionStatus.OPENED,
+    )
+
+
+def make_ticket(
+    poste: PosteReception,
+    *,
+    status: str = ReceptionStatus.OPENED,
+    closed_at: datetime | None = None,
+    lines: Iterable[str | Decimal | tuple[str | Decimal, bool]] = (),
+    category: Category | None = None,
+) -> TicketDepot:
+    """A ticket of ``poste``; each line is a weight, or ``(weight, is_exit)``."""
+    ticket = baker.make(
+        TicketDepot,
+        poste=poste,
+        benevole=poste.opened_by,
+        # Recyclic stores the poste's opening time here, never the ticket's.
+        created_at=poste.opened_at,
+        closed_at=closed_at,
+        status=status,
+    )
+    category = category or make_category()
+    for line in lines:
+        weight, is_exit = line if isinstance(line, tuple) else (line, False)
+        baker.make(
+            LigneDepot,
+            ticket=ticket,
+            category=category,
+            poids_kg=Decimal(weight),
+            destination=Destination.RECYCLAGE if is_exit else Destination.MAGASIN,
+            is_exit=is_exit,
+        )
+    return ticket
+
+
+def make_cash_session(site: Site | None = None, opened_at: datetime | None = None) -> CashSession:
+    site = site or make_site()
+    return baker.make(
+        CashSession,
+        site=site,
+        operator=make_recyclic_user(site=site),
+        register_id=None,
+        initial_amount=50.0,
+        current_amount=50.0,
+        status=CashSessionStatus.OPEN,
+        opened_at=opened_at or datetime.fromisoformat("2026-01-01T08:00:00+01:00"),
+    )
+
+
+def make_sale(
+    *,
+    created_at: datetime | None,
+    total_amount: float,
+    donation: float | None = None,
+    sale_date: datetime | None = None,
+    cash_session: CashSession | None = None,
+    item_weights: Iterable[float | None] = (),
+) -> Sale:
+    sale = baker.make(
+        Sale,
+        cash_session=cash_session or make_cash_session(),
+        operator=None,
+        total_amount=total_amount,
+        donation=donation,
+        payment_method="CASH",
+        sale_date=sale_date,
+        created_at=created_at,
+        updated_at=created_at,
+    )
+    for weight in item_weights:
+        baker.make(
+            SaleItem,
+            sale=sale,
+            category="EEE",
+            quantity=1,
+            weight=weight,
+            unit_price=1.0,
+            total_price=1.0,
+            preset_id=None,
+        )
+    return sale
