@@ -143,17 +143,21 @@ def compute_live_stats(
     if not is_enabled():
         return _stats(period, site, enabled=False)
 
-    database = app_settings.DATABASE
-    if site is not None and not Site.objects.using(database).filter(pk=site).exists():
-        raise SiteNotFound(site)
+    check_site(site)
 
-    reception = _reception_totals(database, period, site)
-    till = _till_totals(database, period, site)
+    reception = _reception_totals(period, site)
+    till = _till_totals(period, site)
     return _stats(period, site, enabled=True, **reception, **till)
 
 
-def _reception_totals(database: str, period: Period, site: UUID | None) -> dict[str, Any]:
-    """Open tickets, closed tickets and their lines, in one query over tickets ⟕ lines."""
+def check_site(site: UUID | None) -> None:
+    """Raise :class:`SiteNotFound` unless ``site`` is None or a row of ``sites`` (one query)."""
+    if site is not None and not Site.objects.using(app_settings.DATABASE).filter(pk=site).exists():
+        raise SiteNotFound(site)
+
+
+def tickets_in(period: Period, site: UUID | None) -> QuerySet:
+    """``T_open`` and ``T_closed``: the tickets whose lines the figures of ``period`` count."""
     threshold = app_settings.deferral_threshold
     poste_opened = F("poste__opened_at")
     live_open = Q(
@@ -174,10 +178,27 @@ def _reception_totals(database: str, period: Period, site: UUID | None) -> dict[
             & Q(closed_at__gt=poste_opened + threshold)
         )
     )
-    tickets = TicketDepot.objects.using(database).filter(live_open | closed_in_period)
+    tickets = TicketDepot.objects.using(app_settings.DATABASE).filter(live_open | closed_in_period)
     if site is not None:
         tickets = tickets.filter(poste__opened_by__site_id=site)
+    return tickets
 
+
+def sales_in(period: Period, site: UUID | None) -> QuerySet:
+    """``S``: the sales whose business time, ``COALESCE(sale_date, created_at)``, is in period."""
+    sales = (
+        Sale.objects.using(app_settings.DATABASE)
+        .alias(business_time=Coalesce("sale_date", "created_at"))
+        .filter(business_time__gte=period.start, business_time__lte=period.end)
+    )
+    if site is not None:
+        sales = sales.filter(cash_session__site_id=site)
+    return sales
+
+
+def _reception_totals(period: Period, site: UUID | None) -> dict[str, Any]:
+    """Open tickets, closed tickets and their lines: one query, tickets left-joined to lines."""
+    tickets = tickets_in(period, site)
     # One row per (ticket, line): tickets are counted distinct, lines once each.
     entry = Q(lignes__is_exit=False)
     exit_ = Q(lignes__is_exit=True)
@@ -191,20 +212,9 @@ def _reception_totals(database: str, period: Period, site: UUID | None) -> dict[
     return totals
 
 
-def _sales_in(database: str, period: Period, site: UUID | None) -> QuerySet:
-    sales = (
-        Sale.objects.using(database)
-        .alias(business_time=Coalesce("sale_date", "created_at"))
-        .filter(business_time__gte=period.start, business_time__lte=period.end)
-    )
-    if site is not None:
-        sales = sales.filter(cash_session__site_id=site)
-    return sales
-
-
-def _till_totals(database: str, period: Period, site: UUID | None) -> dict[str, Any]:
+def _till_totals(period: Period, site: UUID | None) -> dict[str, Any]:
     """Sales totals, the last sale and the items' weight: three queries, no double counting."""
-    sales = _sales_in(database, period, site)
+    sales = sales_in(period, site)
     totals = sales.aggregate(
         sales_count=Count("id"),
         turnover_eur=ExactSum("total_amount"),
@@ -221,7 +231,7 @@ def _till_totals(database: str, period: Period, site: UUID | None) -> dict[str, 
     )
     totals["last_sale_amount"] = None if last_amount is None else Decimal(repr(last_amount))
     totals.update(
-        SaleItem.objects.using(database)
+        SaleItem.objects.using(app_settings.DATABASE)
         .filter(sale__in=sales.values("id"))
         .aggregate(weight_out_sales=ExactSum("weight"))
     )

@@ -7,8 +7,9 @@ values the test is about as arguments, so that a test reads like the rule it che
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from model_bakery import baker
 
@@ -144,3 +145,46 @@ def make_sale(
             preset_id=None,
         )
     return sale
+
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def paris(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=PARIS)
+
+
+#: The ``now`` of kpi-semantics.md's worked example.
+NOW = paris("2026-03-10 15:00")
+TODAY = "2026-03-10"
+YESTERDAY = "2026-03-09"
+
+
+def build_worked_example() -> None:
+    """The worked example of kpi-semantics.md, row for row."""
+    OPENED, CLOSED = ReceptionStatus.OPENED, ReceptionStatus.CLOSED
+    poste_a = make_poste(paris(f"{TODAY} 08:00"))
+    make_ticket(poste_a, status=OPENED, lines=["10", ("5", True)])
+    make_ticket(poste_a, status=CLOSED, closed_at=paris(f"{TODAY} 09:00"), lines=["7.5"])
+
+    poste_z = make_poste(paris(f"{YESTERDAY} 09:00"), closed_at=paris(f"{YESTERDAY} 18:00"))
+    make_ticket(poste_z, status=CLOSED, closed_at=paris(f"{YESTERDAY} 16:00"), lines=["2"])
+
+    poste_b = make_poste(NOW - timedelta(days=12), closed_at=paris(f"{TODAY} 10:30"))
+    make_ticket(poste_b, status=CLOSED, closed_at=paris(f"{TODAY} 10:00"), lines=["20"])
+
+    poste_c = make_poste(NOW - timedelta(days=3))
+    make_ticket(poste_c, status=OPENED, lines=["4"])
+
+    make_sale(
+        created_at=paris(f"{TODAY} 11:00"),
+        total_amount=75.0,
+        donation=6.0,
+        item_weights=[9.0, 1.0],
+    )
+    make_sale(
+        created_at=paris(f"{TODAY} 11:05"),
+        sale_date=NOW - timedelta(days=12),
+        total_amount=30.0,
+        item_weights=[3.0],
+    )

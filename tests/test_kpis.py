@@ -6,7 +6,6 @@ same data gives the same numbers on each.
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import override_settings
@@ -19,27 +18,22 @@ from reception_stats.kpis import (
 )
 from reception_stats.models import ReceptionStatus
 from tests.recipes import (
+    NOW,
+    TODAY,
+    YESTERDAY,
+    build_worked_example,
     make_cash_session,
     make_poste,
     make_recyclic_user,
     make_sale,
     make_site,
     make_ticket,
+    paris,
 )
 
 pytestmark = pytest.mark.django_db
 
-PARIS = ZoneInfo("Europe/Paris")
 OPENED, CLOSED = ReceptionStatus.OPENED, ReceptionStatus.CLOSED
-
-
-def paris(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=PARIS)
-
-
-NOW = paris("2026-03-10 15:00")
-TODAY = "2026-03-10"
-YESTERDAY = "2026-03-09"
 
 
 def figures(stats) -> dict:
@@ -48,32 +42,7 @@ def figures(stats) -> dict:
 
 @pytest.fixture
 def worked_example():
-    """The worked example of kpi-semantics.md, row for row."""
-    poste_a = make_poste(paris(f"{TODAY} 08:00"))
-    make_ticket(poste_a, status=OPENED, lines=["10", ("5", True)])
-    make_ticket(poste_a, status=CLOSED, closed_at=paris(f"{TODAY} 09:00"), lines=["7.5"])
-
-    poste_z = make_poste(paris(f"{YESTERDAY} 09:00"), closed_at=paris(f"{YESTERDAY} 18:00"))
-    make_ticket(poste_z, status=CLOSED, closed_at=paris(f"{YESTERDAY} 16:00"), lines=["2"])
-
-    poste_b = make_poste(NOW - timedelta(days=12), closed_at=paris(f"{TODAY} 10:30"))
-    make_ticket(poste_b, status=CLOSED, closed_at=paris(f"{TODAY} 10:00"), lines=["20"])
-
-    poste_c = make_poste(NOW - timedelta(days=3))
-    make_ticket(poste_c, status=OPENED, lines=["4"])
-
-    make_sale(
-        created_at=paris(f"{TODAY} 11:00"),
-        total_amount=75.0,
-        donation=6.0,
-        item_weights=[9.0, 1.0],
-    )
-    make_sale(
-        created_at=paris(f"{TODAY} 11:05"),
-        sale_date=NOW - timedelta(days=12),
-        total_amount=30.0,
-        item_weights=[3.0],
-    )
+    build_worked_example()
 
 
 def test_worked_example_24h(worked_example):

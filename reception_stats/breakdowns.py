@@ -1,0 +1,207 @@
+"""The pictures behind the headline figures: per hour, per category, per destination.
+
+They count exactly the tickets, lines and sales that :mod:`reception_stats.kpis` counts (they
+reuse its ``tickets_in`` and ``sales_in``), so each breakdown adds up to its headline figure:
+the hours' kilos in to ``weight_in``, their kilos out to ``weight_out``, their turnover to
+``turnover_eur``, the categories to ``weight_in``, the destinations to ``weight_in +
+weight_out_exits``.
+
+A line has no time of its own: it takes its ticket's business time. Lines of tickets still open
+are being weighed now, so they fall in the current hour. Hours are cut in UTC and labelled in the
+configured time zone, so that the hour repeated when the clocks go back is two buckets, not one.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from django.db.models import Case, DateTimeField, F, Value, When
+from django.db.models.functions import Coalesce, TruncHour
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .aggregates import ExactSum
+from .conf import app_settings, is_enabled
+from .kpis import CENT, GRAM, WINDOW_24H, Period, check_site, period_for, sales_in, tickets_in
+from .models import Destination, LigneDepot, ReceptionStatus, SaleItem
+
+#: Queries one breakdown runs: reception lines (1), sales per hour (1), sale items per hour (1);
+#: plus 1 when a site is given.
+QUERIES_PER_BREAKDOWN = 3
+
+OTHER_CATEGORIES = "__other__"
+
+
+@dataclass(frozen=True)
+class HourBucket:
+    start: datetime
+    weight_in: Decimal
+    weight_out: Decimal
+    turnover_eur: Decimal
+
+
+@dataclass(frozen=True)
+class Share:
+    key: str
+    label: str
+    weight: Decimal
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """Per-hour series and shares for one window; values are exact, rounded when shown."""
+
+    window: str
+    period_start: datetime
+    period_end: datetime
+    timezone: str
+    site: UUID | None
+    generated_at: datetime
+    enabled: bool
+    hours: tuple[HourBucket, ...]
+    categories: tuple[Share, ...]
+    destinations: tuple[Share, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        def hour(bucket: HourBucket) -> dict[str, Any]:
+            return {
+                "start": bucket.start.isoformat(),
+                "weight_in": float(bucket.weight_in.quantize(GRAM)),
+                "weight_out": float(bucket.weight_out.quantize(GRAM)),
+                "turnover_eur": float(bucket.turnover_eur.quantize(CENT)),
+            }
+
+        def share(item: Share) -> dict[str, Any]:
+            return {"key": item.key, "label": str(item.label), "weight": float(item.weight)}
+
+        return {
+            "window": self.window,
+            "period_start": self.period_start.isoformat(),
+            "period_end": self.period_end.isoformat(),
+            "timezone": self.timezone,
+            "site": str(self.site) if self.site else None,
+            "generated_at": self.generated_at.isoformat(),
+            "enabled": self.enabled,
+            "hours": [hour(bucket) for bucket in self.hours],
+            "categories": [share(item) for item in self.categories],
+            "destinations": [share(item) for item in self.destinations],
+        }
+
+
+def compute_breakdown(
+    window: str = WINDOW_24H,
+    site: UUID | str | None = None,
+    now: datetime | None = None,
+    top_categories: int = 8,
+) -> Breakdown:
+    """Kilos and turnover per hour, kilos per category and per destination, for ``window``.
+
+    Runs :data:`QUERIES_PER_BREAKDOWN` queries (3), one more with a site; none with the flag off.
+    """
+    now = now or timezone.now()
+    site = UUID(str(site)) if site is not None else None
+    period = period_for(window, now)
+    hours = _hour_starts(period)
+    empty = {start: Decimal(0) for start in hours}
+    weight_in, weight_out, turnover = dict(empty), dict(empty), dict(empty)
+    categories: dict[str, Decimal] = defaultdict(Decimal)
+    destinations: dict[str, Decimal] = {code: Decimal(0) for code in Destination.values}
+
+    enabled = is_enabled()
+    if enabled:
+        check_site(site)
+        for row in _line_rows(period, site):
+            weight = row["weight"] or Decimal(0)
+            hour = _bucket(row["hour"], hours)
+            if row["is_exit"]:
+                weight_out[hour] += weight
+            else:
+                weight_in[hour] += weight
+                categories[row["category__name"]] += weight
+            destinations[row["destination"]] = destinations.get(row["destination"], 0) + weight
+        sales = sales_in(period, site)
+        for row in _per_hour(sales, "business_time", turnover=ExactSum("total_amount")):
+            turnover[_bucket(row["hour"], hours)] += row["turnover"] or Decimal(0)
+        items = SaleItem.objects.using(app_settings.DATABASE).filter(sale__in=sales.values("id"))
+        sold = Coalesce("sale__sale_date", "sale__created_at")
+        for row in _per_hour(items, sold, weight=ExactSum("weight")):
+            weight_out[_bucket(row["hour"], hours)] += row["weight"] or Decimal(0)
+
+    tz = app_settings.time_zone
+    return Breakdown(
+        window=period.window,
+        period_start=period.start,
+        period_end=period.end,
+        timezone=period.timezone,
+        site=site,
+        generated_at=timezone.now(),
+        enabled=enabled,
+        hours=tuple(
+            HourBucket(start.astimezone(tz), weight_in[start], weight_out[start], turnover[start])
+            for start in hours
+        ),
+        categories=_top(categories, top_categories),
+        destinations=tuple(
+            Share(code, Destination(code).label if code in Destination.values else code, weight)
+            for code, weight in destinations.items()
+        ),
+    )
+
+
+def _hour_starts(period: Period) -> list[datetime]:
+    first = period.start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    last = period.end.astimezone(UTC)
+    starts = []
+    while first <= last:
+        starts.append(first)
+        first += timedelta(hours=1)
+    return starts
+
+
+def _bucket(hour: datetime, starts: list[datetime]) -> datetime:
+    # Every counted row lies in the period, so its hour is one of the starts; clamp regardless.
+    hour = hour.astimezone(UTC)
+    return min(max(hour, starts[0]), starts[-1])
+
+
+def _line_rows(period: Period, site: UUID | None):
+    """Lines of the counted tickets, summed per (hour, exit, category, destination)."""
+    threshold = app_settings.deferral_threshold
+    poste_opened = F("ticket__poste__opened_at")
+    business_time = Case(
+        When(ticket__status=ReceptionStatus.OPENED, then=Value(period.end)),
+        When(ticket__closed_at__gt=poste_opened + threshold, then=poste_opened),
+        default=F("ticket__closed_at"),
+        output_field=DateTimeField(),
+    )
+    return (
+        LigneDepot.objects.using(app_settings.DATABASE)
+        .filter(ticket__in=tickets_in(period, site).values("id"))
+        .annotate(hour=TruncHour(business_time, tzinfo=UTC))
+        .values("hour", "is_exit", "category__name", "destination")
+        .annotate(weight=ExactSum("poids_kg"))
+        .order_by()
+    )
+
+
+def _per_hour(queryset, moment, **aggregates):
+    return (
+        queryset.annotate(hour=TruncHour(moment, tzinfo=UTC))
+        .values("hour")
+        .annotate(**aggregates)
+        .order_by()
+    )
+
+
+def _top(weights: dict[str, Decimal], count: int) -> tuple[Share, ...]:
+    ranked = sorted(weights.items(), key=lambda item: (-item[1], item[0]))
+    shares = [Share(name, name, weight) for name, weight in ranked[:count]]
+    rest = sum((weight for _name, weight in ranked[count:]), Decimal(0))
+    if rest:
+        shares.append(Share(OTHER_CATEGORIES, _("Other categories"), rest))
+    return tuple(shares)
