@@ -57,9 +57,10 @@ class ExactSum(Aggregate):
     allow_distinct = False
 
     def as_postgresql(self, compiler, connection, **extra_context):
-        return self.as_sql(
-            compiler, connection, template="SUM((%(expressions)s)::numeric)", **extra_context
-        )
+        # Set on a copy: Aggregate.as_sql() passes its own ``template`` when there is a FILTER.
+        clone = self.copy()
+        clone.template = "SUM((%(expressions)s)::numeric)"
+        return clone.as_sql(compiler, connection, **extra_context)
 
     def as_sqlite(self, compiler, connection, **extra_context):
         return self.as_sql(compiler, connection, function="RS_DECIMAL_SUM", **extra_context)

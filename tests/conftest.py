@@ -43,3 +43,30 @@ def permitted_user(django_user_model):
     )
     user.user_permissions.add(Permission.objects.get(codename="view_live_stats"))
     return user
+
+
+@pytest.fixture
+def unreachable_database(db, settings):
+    """Point the KPI queries at a PostgreSQL server that refuses connections (port 1).
+
+    The connection is created directly rather than declared in DATABASES: Django's test case
+    lets such a connection through, and there is no test database to create for it.
+    """
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    alias = "unreachable"
+    settings_dict = {
+        **connections["default"].settings_dict,
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": "127.0.0.1",
+        "PORT": "1",
+        "NAME": "recyclic",
+        "USER": "postgres",
+        "PASSWORD": "",
+        "OPTIONS": {"connect_timeout": 2},
+    }
+    connections[alias] = DatabaseWrapper(settings_dict, alias)
+    settings.RECEPTION_STATS = {**settings.RECEPTION_STATS, "DATABASE": alias}
+    yield alias
+    connections[alias].close()
+    del connections[alias]

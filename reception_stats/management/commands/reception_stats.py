@@ -67,9 +67,16 @@ class Command(BaseCommand):
 
 
 def _database_message(error: DatabaseError) -> str:
-    settings_dict = connections[app_settings.DATABASE].settings_dict
+    connection = connections[app_settings.DATABASE]
+    settings_dict = connection.settings_dict
     where = settings_dict.get("HOST") or settings_dict.get("NAME")
     if settings_dict.get("PORT"):
         where = f"{where}:{settings_dict['PORT']}"
-    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    if connection.connection is not None:
+        # Connected, yet the query failed: most often tables that are not Recyclic's.
+        return _(
+            "The query failed on %(where)s: %(error)s. "
+            "`manage.py check --database %(alias)s` compares the tables with Recyclic's schema."
+        ) % {"where": where, "error": first_line, "alias": app_settings.DATABASE}
     return _("Database unavailable (%(where)s): %(error)s") % {"where": where, "error": first_line}
