@@ -81,6 +81,42 @@ class PaymentMethod(models.TextChoices):
     FREE = "FREE", _("free")
 
 
+class EnumField(models.CharField):
+    """A column of a PostgreSQL enum type (``userrole``, ``destinationenum``…); text elsewhere.
+
+    Naming the type matters when Django casts values itself: its bulk inserts on PostgreSQL go
+    through ``UNNEST(%s::<db_type>[])``, and PostgreSQL has no cast from varchar to an enum.
+    """
+
+    def __init__(self, *args, enum_type: str, **kwargs) -> None:
+        self.enum_type = enum_type
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        return name, path, args, {**kwargs, "enum_type": self.enum_type}
+
+    def db_type(self, connection) -> str | None:
+        if connection.vendor == "postgresql":
+            return self.enum_type
+        return super().db_type(connection)
+
+
+class JSONColumn(models.JSONField):
+    """A ``json`` column, such as ``sites.configuration`` (Recyclic uses ``json``, not ``jsonb``).
+
+    Django has psycopg hand ``jsonb`` over as text and decodes it itself, but psycopg decodes
+    ``json`` on its own: decoding again raises TypeError, or turns the JSON string "123" into 123.
+    Selecting the column as text on PostgreSQL gives Django what it expects.
+    """
+
+    def select_format(self, compiler, sql, params):
+        sql, params = super().select_format(compiler, sql, params)
+        if compiler.connection.vendor == "postgresql":
+            return f"({sql})::text", params
+        return sql, params
+
+
 class Site(models.Model):
     """A ressourcerie site (``sites``)."""
 
@@ -90,7 +126,7 @@ class Site(models.Model):
     city = models.CharField(null=True, blank=True)
     postal_code = models.CharField(null=True, blank=True)
     country = models.CharField(null=True, blank=True)
-    configuration = models.JSONField(null=True, blank=True)
+    configuration = JSONColumn(null=True, blank=True)
     is_active = models.BooleanField()
     created_at = models.DateTimeField(null=True, db_default=Now())
     updated_at = models.DateTimeField(null=True, db_default=Now())
@@ -126,8 +162,8 @@ class RecyclicUser(models.Model):
     notes = models.TextField(null=True, blank=True)
     skills = models.TextField(null=True, blank=True)
     availability = models.TextField(null=True, blank=True)
-    role = models.CharField(choices=UserRole.choices)
-    status = models.CharField(choices=UserStatus.choices)
+    role = EnumField(choices=UserRole.choices, enum_type="userrole")
+    status = EnumField(choices=UserStatus.choices, enum_type="userstatus")
     is_active = models.BooleanField()
     site = _fk(Site, "site_id", null=True, related_name="users", constraint=False)
     created_at = models.DateTimeField(null=True, db_default=Now())
@@ -228,7 +264,7 @@ class LigneDepot(models.Model):
     ticket = _fk(TicketDepot, "ticket_id", related_name="lignes")
     category = _fk(Category, "category_id")
     poids_kg = models.DecimalField(max_digits=8, decimal_places=3)
-    destination = models.CharField(choices=Destination.choices)
+    destination = EnumField(choices=Destination.choices, enum_type="destinationenum")
     notes = models.CharField(null=True, blank=True)
     is_exit = models.BooleanField(db_default=False)
 
@@ -250,7 +286,7 @@ class CashSession(models.Model):
     register_id = models.UUIDField(null=True, blank=True)
     initial_amount = models.FloatField()
     current_amount = models.FloatField()
-    status = models.CharField(choices=CashSessionStatus.choices)
+    status = EnumField(choices=CashSessionStatus.choices, enum_type="cashsessionstatus")
     opened_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
     total_sales = models.FloatField(null=True, blank=True)
@@ -259,7 +295,9 @@ class CashSession(models.Model):
     actual_amount = models.FloatField(null=True, blank=True)
     variance = models.FloatField(null=True, blank=True)
     variance_comment = models.CharField(null=True, blank=True)
-    current_step = models.CharField(choices=CashSessionStep.choices, null=True, blank=True)
+    current_step = EnumField(
+        choices=CashSessionStep.choices, enum_type="cashsessionstep", null=True, blank=True
+    )
     last_activity = models.DateTimeField(null=True, blank=True)
     step_start_time = models.DateTimeField(null=True, blank=True)
 

@@ -1,0 +1,1 @@
+../../reception_stats/sql/recyclic_schema.sql

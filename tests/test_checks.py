@@ -1,0 +1,145 @@
+"""The schema check: what ``manage.py check --database default`` tells about Recyclic's tables.
+
+Each test breaks the test database with DDL inside its own transaction, which the test's
+rollback undoes (both PostgreSQL and SQLite roll back DDL).
+"""
+
+import pytest
+from django.core.checks import Tags, run_checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.db import connection
+from django.utils import translation
+
+from reception_stats.checks import check_recyclic_schema
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _in_english():
+    """The messages are asserted in their source language; French is checked elsewhere."""
+    with translation.override("en"):
+        yield
+
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="needs PostgreSQL's ALTER COLUMN"
+)
+
+
+def execute(*statements: str) -> None:
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+def schema_messages(alias: str = "default") -> list[tuple[str, str]]:
+    return [
+        (message.id, str(message.msg)) for message in check_recyclic_schema(None, databases=[alias])
+    ]
+
+
+def test_clean_on_the_test_database():
+    assert check_recyclic_schema(None, databases=["default"]) == []
+
+
+def test_registered_as_a_database_check():
+    execute("ALTER TABLE sale_items RENAME TO sale_items_old")
+    ids = [message.id for message in run_checks(tags=[Tags.database], databases=["default"])]
+    assert "reception_stats.E001" in ids
+    # Without --database, Django runs no database check: the database is not touched.
+    assert "reception_stats.E001" not in [message.id for message in run_checks()]
+
+
+def test_checks_only_the_database_the_figures_are_read_from():
+    execute("ALTER TABLE sale_items RENAME TO sale_items_old")
+    assert check_recyclic_schema(None, databases=["other"]) == []
+    assert check_recyclic_schema(None, databases=None) == []
+
+
+def test_missing_table_is_e001():
+    execute("ALTER TABLE sale_items RENAME TO sale_items_old")
+    [message] = check_recyclic_schema(None, databases=["default"])
+    assert message.id == "reception_stats.E001"
+    assert "sale_items" in message.msg
+    assert "Recyclic database" in message.hint
+
+
+def test_check_command_reports_a_missing_table():
+    execute("ALTER TABLE sale_items RENAME TO sale_items_old")
+    with pytest.raises(SystemCheckError, match=r"reception_stats\.E001\) Table sale_items"):
+        call_command("check", databases=["default"])
+
+
+def test_missing_column_is_e002():
+    execute("ALTER TABLE sales DROP COLUMN note")
+    assert schema_messages() == [
+        ("reception_stats.E002", "Column sales.note is missing; the model Sale reads it.")
+    ]
+
+
+def test_incompatible_type_is_e003():
+    execute(
+        "ALTER TABLE sale_items DROP COLUMN notes",
+        "ALTER TABLE sale_items ADD COLUMN notes integer",
+    )
+    [(code, text)] = schema_messages()
+    assert code == "reception_stats.E003"
+    assert text.startswith("Column sale_items.notes has type integer; SaleItem.notes expects")
+    assert "TextField" in text or "text" in text
+
+
+@postgresql_only
+def test_enum_and_text_columns_are_compatible_with_char_fields():
+    execute("ALTER TABLE users ALTER COLUMN role TYPE text, ALTER COLUMN username TYPE text")
+    assert schema_messages() == []
+
+
+@postgresql_only
+def test_timestamp_without_time_zone_is_e003_with_a_time_zone_hint():
+    execute("ALTER TABLE sales ALTER COLUMN sale_date TYPE timestamp without time zone")
+    [message] = check_recyclic_schema(None, databases=["default"])
+    assert message.id == "reception_stats.E003"
+    assert message.msg == (
+        "Column sales.sale_date has type timestamp without time zone; "
+        "Sale.sale_date expects timestamp with time zone."
+    )
+    assert "time zone" in message.hint
+
+
+@postgresql_only
+def test_enum_of_another_type_is_named_in_e003():
+    execute(
+        "ALTER TABLE sale_items DROP COLUMN quantity",
+        "ALTER TABLE sale_items ADD COLUMN quantity userrole NOT NULL",
+    )
+    [(code, text)] = schema_messages()
+    assert code == "reception_stats.E003"
+    assert "sale_items.quantity has type userrole" in text
+
+
+def test_nullable_column_for_a_not_null_field_is_w001():
+    execute(
+        "ALTER TABLE sale_items DROP COLUMN quantity",
+        "ALTER TABLE sale_items ADD COLUMN quantity integer NULL",
+    )
+    assert schema_messages() == [
+        (
+            "reception_stats.W001",
+            "Column sale_items.quantity may hold NULL; SaleItem.quantity expects NOT NULL.",
+        )
+    ]
+
+
+def test_unreachable_database_is_one_e000(unreachable_database):
+    [message] = check_recyclic_schema(None, databases=[unreachable_database])
+    assert message.id == "reception_stats.E000"
+    assert "127.0.0.1:1" in message.msg
+    assert "Traceback" not in message.msg
+
+
+def test_check_command_reports_an_unreachable_database(unreachable_database):
+    with pytest.raises(SystemCheckError) as raised:
+        call_command("check", databases=[unreachable_database])
+    assert "reception_stats.E000" in str(raised.value)
+    assert "Traceback" not in str(raised.value)
