@@ -18,8 +18,9 @@ install: $(STAMP)
 
 ## Build the SQLite demo database, print today's figures, then serve on 127.0.0.1:8000.
 demo: $(STAMP)
-	DEBUG=true $(PY) manage.py migrate --noinput
+	# Recyclic's tables first: migrate runs the schema check, which wants them there.
 	DEBUG=true $(PY) manage.py reception_demo --if-empty
+	DEBUG=true $(PY) manage.py migrate --noinput
 	DEBUG=true $(PY) manage.py reception_stats --window today
 	DEBUG=true $(PY) manage.py reception_demo --staff-login
 	DEBUG=true $(PY) manage.py runserver 127.0.0.1:8000
