@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint serve clean
+.PHONY: install demo serve browser test lint clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,19 @@ demo: $(STAMP)
 	DEBUG=true $(PY) manage.py reception_demo --staff-login
 	DEBUG=true $(PY) manage.py runserver 127.0.0.1:8000
 
+## Serve through gunicorn as the image does (two workers, multiprocess metrics) on 127.0.0.1:8000.
+serve: $(STAMP)
+	DEBUG=true GUNICORN_BIND=127.0.0.1:8000 $(BIN)/gunicorn -c gunicorn.conf.py recyclic.wsgi
+
+## Debian's Chromium for the admin page's browser test (Playwright drives it; no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "Installing Debian's chromium for the browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	} || echo "chromium could not be installed: the browser test will be skipped"
+
 ## The whole test suite, on DATABASE_URL (SQLite by default).
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

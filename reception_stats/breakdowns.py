@@ -139,7 +139,7 @@ def compute_breakdown(
         period_end=period.end,
         timezone=period.timezone,
         site=site,
-        generated_at=timezone.now(),
+        generated_at=timezone.now().astimezone(period.end.tzinfo),
         enabled=enabled,
         hours=tuple(
             HourBucket(start.astimezone(tz), weight_in[start], weight_out[start], turnover[start])

@@ -21,7 +21,27 @@ DEFAULTS: dict[str, Any] = {
     "DEFERRAL_THRESHOLD_HOURS": 24,
     # Database alias the KPI queries read (a read replica, for instance).
     "DATABASE": "default",
+    # Seconds computed figures are reused, so that many screens polling cost one computation.
+    "CACHE_TIMEOUT": 10,
+    # Seconds the last good figures may still be served, marked stale, while the database fails.
+    "STALE_MAX": 300,
+    # Alias in CACHES of the cache that keeps the figures and the API's request counts.
+    "CACHE": "default",
+    # Requests per user the API accepts, in DRF's rate syntax; None turns throttling off.
+    "THROTTLE_RATE": "120/min",
+    # Seconds a client is asked to wait (Retry-After) when the figures are unavailable.
+    "RETRY_AFTER": 30,
+    # Seconds between two refreshes of the admin page; never less than MIN_REFRESH_SECONDS.
+    "REFRESH_SECONDS": 30,
+    # Addresses or networks (CIDR) that may read /metrics and the details of /healthz.
+    "METRICS_ALLOWED_IPS": ("127.0.0.1", "::1"),
+    # Bearer token that grants the same access from anywhere; empty turns token access off.
+    "METRICS_TOKEN": "",
 }
+
+
+#: A dashboard refreshing faster than this would only load the database.
+MIN_REFRESH_SECONDS = 10
 
 
 class AppSettings:
@@ -44,6 +64,10 @@ class AppSettings:
     @property
     def deferral_threshold(self) -> timedelta:
         return timedelta(hours=float(self.DEFERRAL_THRESHOLD_HOURS))
+
+    @property
+    def refresh_seconds(self) -> int:
+        return max(int(self.REFRESH_SECONDS), MIN_REFRESH_SECONDS)
 
     @property
     def time_zone(self) -> ZoneInfo:

@@ -6,7 +6,7 @@ and of the command stays raw numbers.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import NamedTuple
 
 from django.utils.formats import number_format
@@ -37,7 +37,12 @@ FIGURES: tuple[Figure, ...] = (
 
 
 def format_number(value: int | Decimal, decimal_pos: int | None = None) -> str:
-    """Grouped digits and the decimal separator of the active language (1 247,50 in French)."""
+    """Grouped digits and the decimal separator of the active language (1 247,50 in French).
+
+    Rounded half-up first, as the figures are: Django's number_format cuts extra digits off.
+    """
+    if decimal_pos is not None:
+        value = Decimal(value).quantize(Decimal(1).scaleb(-decimal_pos), rounding=ROUND_HALF_UP)
     return number_format(value, decimal_pos=decimal_pos, use_l10n=True, force_grouping=True)
 
 

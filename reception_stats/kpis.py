@@ -262,6 +262,6 @@ def _stats(period: Period, site: UUID | None, *, enabled: bool, **figures: Any) 
         period_end=period.end,
         timezone=period.timezone,
         site=site,
-        generated_at=timezone.now(),
+        generated_at=timezone.now().astimezone(period.end.tzinfo),
         enabled=enabled,
     )

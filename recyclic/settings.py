@@ -4,6 +4,7 @@ Every value comes from the environment (or a ``.env`` file beside ``manage.py``)
 django-environ. The README lists each variable.
 """
 
+from importlib.util import find_spec
 from pathlib import Path
 
 import environ
@@ -36,11 +37,18 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "reception_stats",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves the admin's and the dashboard's static files under gunicorn (DEBUG off), with
+    # caching headers, without a separate web server.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -77,6 +85,10 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The figures' short cache and the API's request counts. Under several worker processes use a
+# shared cache (redis://host:6379/1): a per-process one computes the figures once per process.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -95,6 +107,19 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 
 LOGIN_URL = "admin:login"
 
+REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Recyclic — live reception statistics",
+    "DESCRIPTION": "Live reception and till KPIs of a ressourcerie, read from Recyclic's database.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's files come from the drf-spectacular-sidecar package, not from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
 # The feature flag of kpi-semantics.md: false answers zeros with ``enabled: false`` everywhere,
 # without touching Recyclic's tables. Read on every computation.
 LIVE_RECEPTION_STATS_ENABLED = env.bool("LIVE_RECEPTION_STATS_ENABLED", default=True)
@@ -103,15 +128,81 @@ LIVE_RECEPTION_STATS_ENABLED = env.bool("LIVE_RECEPTION_STATS_ENABLED", default=
 RECEPTION_STATS = {
     "DEFERRAL_THRESHOLD_HOURS": env.float("RECEPTION_STATS_DEFERRAL_THRESHOLD_HOURS", default=24),
     "DATABASE": env.str("RECEPTION_STATS_DATABASE", default="default"),
+    "CACHE_TIMEOUT": env.int("RECEPTION_STATS_CACHE_TIMEOUT", default=10),
+    "STALE_MAX": env.int("RECEPTION_STATS_STALE_MAX", default=300),
+    "THROTTLE_RATE": env.str("RECEPTION_STATS_THROTTLE_RATE", default="120/min"),
 }
 if env.str("RECEPTION_STATS_TIME_ZONE", default=""):
     RECEPTION_STATS["TIME_ZONE"] = env.str("RECEPTION_STATS_TIME_ZONE")
 
+# A read replica of Recyclic's database for the KPI queries: RECEPTION_STATS_DATABASE_URL adds
+# the alias "reception_stats" and points the figures at it. Django's own tables (users, tokens,
+# sessions) stay on "default". Advised indexes are created on the primary; they replicate.
+if env.str("RECEPTION_STATS_DATABASE_URL", default=""):
+    DATABASES["reception_stats"] = env.db("RECEPTION_STATS_DATABASE_URL")
+    DATABASES["reception_stats"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    DATABASES["reception_stats"]["CONN_HEALTH_CHECKS"] = True
+    RECEPTION_STATS["DATABASE"] = "reception_stats"
+
+# Prometheus metrics (docs/runbook.md). With django-prometheus installed and METRICS_ENABLED
+# not false, its middlewares time every request and its backends count every query and cache
+# read; /metrics serves them with the app's own metrics, to METRICS_ALLOWED_IPS (addresses or
+# networks) or with the bearer token METRICS_TOKEN, and answers 403 to anyone else.
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True) and bool(find_spec("django_prometheus"))
+RECEPTION_STATS["METRICS_ALLOWED_IPS"] = env.list(
+    "METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"]
+)
+RECEPTION_STATS["METRICS_TOKEN"] = env.str("METRICS_TOKEN", default="")
+if METRICS_ENABLED:
+    INSTALLED_APPS.append("django_prometheus")
+    MIDDLEWARE = [
+        "django_prometheus.middleware.PrometheusBeforeMiddleware",
+        *MIDDLEWARE,
+        "django_prometheus.middleware.PrometheusAfterMiddleware",
+    ]
+    # django-environ names Django's own backends; django-prometheus wraps the common ones.
+    for _database in DATABASES.values():
+        _package, _, _vendor = _database["ENGINE"].rpartition(".")
+        if _package == "django.db.backends" and _vendor in ("postgresql", "sqlite3", "mysql"):
+            _database["ENGINE"] = f"django_prometheus.db.backends.{_vendor}"
+    _CACHE_BACKENDS = {
+        "django.core.cache.backends.locmem.LocMemCache": "locmem.LocMemCache",
+        "django.core.cache.backends.filebased.FileBasedCache": "filebased.FileBasedCache",
+    }
+    # django-prometheus' module for Django's Redis backend also imports django-redis (its
+    # issue #492): the Redis cache is wrapped only when that package is installed too.
+    if find_spec("django_redis"):
+        _CACHE_BACKENDS["django.core.cache.backends.redis.RedisCache"] = "redis.NativeRedisCache"
+    for _cache in CACHES.values():
+        _wrapper = _CACHE_BACKENDS.get(_cache["BACKEND"])
+        if _wrapper:
+            _cache["BACKEND"] = f"django_prometheus.cache.backends.{_wrapper}"
+
+# Logs go to stderr, one JSON object per line (LOG_FORMAT=plain for a terminal); stdout stays
+# for what commands print, e.g. `manage.py reception_stats --format json | jq`. Each request for
+# the figures logs event="reception_live_stats" with source, window, site, outcome, duration_ms
+# and query_count: python-json-logger turns the record's ``extra`` into those fields.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}.")
+if not find_spec("pythonjsonlogger"):
+    LOG_FORMAT = "plain"
+_LOG_FORMATTERS = {
+    "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    "json": {
+        "()": "pythonjsonlogger.json.JsonFormatter",
+        "fmt": "%(levelname)s %(name)s %(message)s",
+        "rename_fields": {"levelname": "level", "name": "logger"},
+        "timestamp": True,
+    },
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Only the formatter in use: dictConfig imports every one it is given.
+    "formatters": {LOG_FORMAT: _LOG_FORMATTERS[LOG_FORMAT]},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
     "loggers": {
         "reception_stats": {

@@ -47,9 +47,16 @@ def make_recyclic_user(site: Site | None = None, **fields) -> RecyclicUser:
     )
 
 
+CATEGORY_NAMES = ("EEE", "Textile", "Mobilier", "Livres", "Vaisselle", "Jouets", "Bibelots")
+
+
 def make_category(name: str | None = None) -> Category:
-    fields = {"name": name} if name else {}
-    return baker.make(Category, is_active=True, parent=None, **fields)
+    """A category; without a name, the next of a few real ones (names are unique)."""
+    if name is None:
+        taken = Category.objects.count()
+        base = CATEGORY_NAMES[taken % len(CATEGORY_NAMES)]
+        name = base if taken < len(CATEGORY_NAMES) else f"{base} {taken}"
+    return baker.make(Category, name=name, is_active=True, parent=None)
 
 
 def make_poste(

@@ -22,6 +22,7 @@ def _in_english():
     with translation.override("en"):
         yield
 
+
 postgresql_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="needs PostgreSQL's ALTER COLUMN"
 )

@@ -127,3 +127,13 @@ def test_unreachable_database_says_so_with_the_host(unreachable_database):
     assert "127.0.0.1:1" in message
     assert "\n" not in message
     assert error.value.returncode == EXIT_DATABASE
+
+
+def test_display_rounds_half_up_rather_than_cutting():
+    from decimal import Decimal
+
+    from reception_stats.formatting import format_figure
+
+    assert format_figure("weight", Decimal("1250.750"), weight_decimals=1) == "1\u00a0250,8\u00a0kg"
+    assert format_figure("weight", Decimal("0.049"), weight_decimals=1) == "0,0\u00a0kg"
+    assert format_figure("money", Decimal("2.5")) == "2,50\u00a0€"

@@ -11,6 +11,7 @@ from reception_stats.conf import app_settings
 from reception_stats.formatting import FIGURES, format_figure
 from reception_stats.forms import LiveStatsQueryForm
 from reception_stats.kpis import WINDOWS, SiteNotFound, compute_live_stats
+from reception_stats.metrics import DISABLED, observe
 
 EXIT_BAD_INPUT = 2
 EXIT_UNKNOWN_SITE = 3
@@ -34,7 +35,10 @@ class Command(BaseCommand):
             raise CommandError(form.error_summary(), returncode=EXIT_BAD_INPUT)
         query = form.cleaned_data
         try:
-            stats = compute_live_stats(query["window"], query["site"], query["at"])
+            with observe("command", query["window"], query["site"]) as observation:
+                stats = compute_live_stats(query["window"], query["site"], query["at"])
+                if not stats.enabled:
+                    observation.outcome = DISABLED
         except SiteNotFound as error:
             raise CommandError(
                 _("Unknown site %(site)s.") % {"site": error.site}, returncode=EXIT_UNKNOWN_SITE

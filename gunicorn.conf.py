@@ -1,0 +1,71 @@
+"""Gunicorn's settings: ``gunicorn -c gunicorn.conf.py recyclic.wsgi``.
+
+Every worker is a process of its own, so the metrics run in prometheus_client's multiprocess
+mode: each worker writes its counters to files in ``PROMETHEUS_MULTIPROC_DIR`` and the worker
+that answers ``/metrics`` adds up every worker's files, those of workers since replaced included.
+See https://prometheus.github.io/client_python/multiprocess/.
+
+Environment: ``GUNICORN_BIND`` (default ``0.0.0.0:8000``), ``GUNICORN_WORKERS`` (default 2),
+``GUNICORN_TIMEOUT`` (default 30 s), ``GUNICORN_CONTROL_SOCKET`` (default: none),
+``PROMETHEUS_MULTIPROC_DIR`` (default: a directory of this server's own under the temporary
+directory).
+
+``kill -HUP <master pid>`` starts new workers, which read the settings and ``.env`` afresh (a
+variable of the server's own environment still wins over ``.env``), and stops the old ones
+gracefully; the metrics directory is kept, so no count is lost.
+"""
+
+# Gunicorn reads every global of this file as a setting: helpers are named with an underscore.
+import os as _os
+import shutil as _shutil
+import tempfile as _tempfile
+from pathlib import Path as _Path
+
+# Before anything imports prometheus_client: it chooses between in-memory and file-backed values
+# when first imported, and the workers inherit the master's choice and environment.
+# This file is read again on HUP, in the same master: the default depends on its pid only.
+_DEFAULT_MULTIPROC_DIR = str(_Path(_tempfile.gettempdir()) / f"recyclic-prometheus-{_os.getpid()}")
+_os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", _DEFAULT_MULTIPROC_DIR)
+
+bind = _os.environ.get("GUNICORN_BIND", "0.0.0.0:8000").split(",")
+workers = int(_os.environ.get("GUNICORN_WORKERS", "2"))
+timeout = int(_os.environ.get("GUNICORN_TIMEOUT", "30"))
+# The access log on stdout, the server's own log on stderr: what a container runtime collects.
+accesslog = "-"
+errorlog = "-"
+# Gunicorn's control socket (gunicornc) defaults to one path per user, which several servers
+# would share: opt in with a path of this server's own.
+if _os.environ.get("GUNICORN_CONTROL_SOCKET"):
+    control_socket = _os.environ["GUNICORN_CONTROL_SOCKET"]
+else:
+    control_socket_disable = True
+# The workers' heartbeat files (mkstemp, private) in memory rather than on a container's overlay
+# filesystem, where a slow write can get a worker killed for silence.
+_SHM = "/dev/shm"  # noqa: S108
+if _os.path.isdir(_SHM):
+    worker_tmp_dir = _SHM
+
+
+def on_starting(server):
+    """Start from an empty metrics directory: files of an earlier run would be added up too."""
+    directory = _Path(_os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    # Empty it rather than remove it: it may be a mounted volume.
+    for entry in directory.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            _shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    server.log.info("Prometheus multiprocess directory: %s", directory)
+
+
+def child_exit(server, worker):
+    """A worker is gone (restart, HUP, crash): drop its live gauges; its counters stay counted."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _os.environ["PROMETHEUS_MULTIPROC_DIR"] == _DEFAULT_MULTIPROC_DIR:
+        _shutil.rmtree(_os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

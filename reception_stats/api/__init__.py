@@ -1,0 +1,1 @@
+"""The REST API: ``GET reception/stats/live`` (include ``reception_stats.api.urls``)."""

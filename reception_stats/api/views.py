@@ -1,0 +1,91 @@
+"""``GET reception/stats/live`` (and ``…/live/breakdown``): the live figures as JSON.
+
+The view reads the query through :class:`~reception_stats.forms.LiveStatsQueryForm` and the
+figures through :func:`~reception_stats.cache.get_live_stats`: it validates and computes
+nothing itself. Each failure has its status: a bad parameter 400, an unknown site 404, a
+database that does not answer 503 (or the last good figures, marked stale), never a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import DatabaseError
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from reception_stats.cache import get_breakdown, get_live_stats
+from reception_stats.conf import app_settings
+from reception_stats.forms import LiveStatsQueryForm
+from reception_stats.kpis import SiteNotFound
+from reception_stats.permissions import CanViewLiveStats
+
+from .schema import breakdown_schema, live_stats_schema
+from .throttling import LiveStatsRateThrottle
+
+logger = logging.getLogger(__name__)
+
+
+class StatsUnavailable(APIException):
+    status_code = 503
+    default_detail = _("The statistics are temporarily unavailable. Try again in a moment.")
+    default_code = "unavailable"
+
+    def __init__(self) -> None:
+        super().__init__()
+        # DRF's exception handler turns ``wait`` into the Retry-After header.
+        self.wait = int(app_settings.RETRY_AFTER)
+
+
+class LiveStatsView(APIView):
+    """Live reception and till figures (kpi-semantics.md)."""
+
+    #: Where the figures come from: the cached service. The breakdown view asks another one.
+    fetch = staticmethod(get_live_stats)
+
+    # Token first: its WWW-Authenticate header is what makes DRF answer 401, not 403, to a
+    # request without credentials.
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [CanViewLiveStats]
+    throttle_classes = [LiveStatsRateThrottle]
+
+    @live_stats_schema
+    def get(self, request: Request) -> Response:
+        return self.figures(request)
+
+    def figures(self, request: Request) -> Response:
+        form = LiveStatsQueryForm(request.query_params)
+        if not form.is_valid():
+            raise ValidationError(
+                {field: [str(error) for error in errors] for field, errors in form.errors.items()}
+            )
+        query = form.cleaned_data
+        try:
+            result = self.fetch(query["window"], query["site"], query["at"], source="api")
+        except SiteNotFound as error:
+            raise NotFound(gettext("Unknown site %(site)s.") % {"site": error.site}) from None
+        return Response({**result.stats.as_json(), "stale": result.stale})
+
+    def handle_exception(self, exc: Exception) -> Any:
+        # A database error, from the figures or from authentication on the same server, is an
+        # outage to wait out, not a bug: 503 with Retry-After, and no detail of the error.
+        if isinstance(exc, DatabaseError):
+            logger.warning("api: the database failed (%s); answering 503.", type(exc).__name__)
+            exc = StatsUnavailable()
+        return super().handle_exception(exc)
+
+
+class LiveBreakdownView(LiveStatsView):
+    """Kilos and turnover per hour, kilos per category and destination, for the same query."""
+
+    fetch = staticmethod(get_breakdown)
+
+    @breakdown_schema
+    def get(self, request: Request) -> Response:
+        return self.figures(request)

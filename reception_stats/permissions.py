@@ -1,0 +1,33 @@
+"""Who may read the live figures: one rule, for the API and every other door.
+
+Active staff members may, and so may active users holding ``reception_stats.view_live_stats``
+(grant it to a group such as "Réception", or to the account of a wall screen); superusers hold
+every permission. An inactive account may not, whatever else it holds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework.permissions import BasePermission
+
+VIEW_PERMISSION = "reception_stats.view_live_stats"
+
+
+def can_view_live_stats(user: Any) -> bool:
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return bool(user.is_staff or user.has_perm(VIEW_PERMISSION))
+
+
+class CanViewLiveStats(BasePermission):
+    """DRF's side of :func:`can_view_live_stats`: anonymous gets 401, the others 403."""
+
+    message = _(
+        "Reading the live statistics needs staff status or the permission "
+        "“Can view the live reception statistics” (reception_stats.view_live_stats)."
+    )
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return can_view_live_stats(request.user)

@@ -1,0 +1,170 @@
+"""The admin dashboard's views: who may see it, what it shows, each state."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.db import OperationalError, connections
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from reception_stats.models import ReceptionStatus
+from tests.recipes import make_poste, make_sale, make_site, make_ticket
+
+pytestmark = pytest.mark.django_db
+
+PAGE = reverse("admin:reception_stats_livestats_changelist")
+FRAGMENT = reverse("admin:reception_stats_livestats_fragment")
+RECYCLIC_TABLES = ("ticket_depot", "ligne_depot", "poste_reception", "sales", "sale_items", "sites")
+
+
+@pytest.fixture
+def manager(django_user_model):
+    user = django_user_model.objects.create_user(
+        username="responsable", password="x", is_staff=True
+    )
+    user.user_permissions.add(Permission.objects.get(codename="view_live_stats"))
+    return user
+
+
+@pytest.fixture
+def recent_activity():
+    now = timezone.now()
+    poste = make_poste(now - timedelta(hours=1))
+    make_ticket(poste, status=ReceptionStatus.OPENED, lines=["3.5", ("2", True)])
+    make_ticket(
+        poste, status=ReceptionStatus.CLOSED, closed_at=now - timedelta(minutes=5), lines=["10"]
+    )
+    make_sale(created_at=now - timedelta(minutes=3), total_amount=1247.5, item_weights=[1.5])
+
+
+def test_staff_with_the_permission_sees_the_cards(client, manager, recent_activity):
+    client.force_login(manager)
+    response = client.get(PAGE)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Réception — statistiques en direct" in html
+    assert "Tickets ouverts" in html
+    assert "1\u00a0247,50\u00a0€" in html  # turnover, French formatting
+    assert "13,5\u00a0kg" in html  # kilos received
+    assert html.count('data-figure="') == 11
+    assert html.count('<svg viewBox="0 0 720 180"') == 2
+    assert 'aria-live="polite"' in html
+    assert 'data-interval="30"' in html
+
+
+def test_superuser_always_sees_it(admin_client):
+    assert admin_client.get(PAGE).status_code == 200
+
+
+def test_staff_without_the_permission_is_refused(client, staff_user):
+    client.force_login(staff_user)
+    assert client.get(PAGE).status_code == 403
+    assert client.get(FRAGMENT).status_code == 403
+    index = client.get(reverse("admin:index")).content.decode()
+    assert "statistiques en direct" not in index
+
+
+def test_non_staff_is_sent_to_the_admin_login(client, permitted_user):
+    client.force_login(permitted_user)
+    response = client.get(PAGE)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_anonymous_is_sent_to_the_admin_login(client):
+    response = client.get(FRAGMENT)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_listed_on_the_admin_index(client, manager):
+    client.force_login(manager)
+    index = client.get(reverse("admin:index")).content.decode()
+    assert "Réception — statistiques en direct" in index
+    assert PAGE in index
+
+
+def test_window_and_site_are_kept_in_the_url(client, manager):
+    centre = make_site("Ressourcerie du Centre")
+    make_site("Ressourcerie des Quais")
+    client.force_login(manager)
+    html = client.get(PAGE, {"window": "today", "site": str(centre.pk)}).content.decode()
+
+    assert f'<option value="{centre.pk}" selected>Ressourcerie du Centre</option>' in html
+    assert "Ressourcerie des Quais" in html
+    assert 'value="today" checked' in html
+    assert f"fragment/?window=today&amp;site={centre.pk}" in html
+
+
+def test_fragment_serves_the_figures_alone(client, manager, recent_activity):
+    client.force_login(manager)
+    response = client.get(FRAGMENT, {"window": "today"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<div class="rs-figures')
+    assert "<html" not in html
+    assert 'data-state="ok"' in html
+
+
+def test_empty_database_shows_zeros(client, manager):
+    client.force_login(manager)
+    html = client.get(PAGE).content.decode()
+    assert "0,00\u00a0€" in html
+    assert "0,0\u00a0kg" in html
+    assert "Rien n'a été reçu sur cette période." in html
+
+
+def test_bad_input_and_unknown_site(client, manager):
+    client.force_login(manager)
+    bad = client.get(FRAGMENT, {"window": "week"})
+    assert bad.status_code == 400
+    assert "Période inconnue" in bad.content.decode()
+
+    unknown = client.get(FRAGMENT, {"site": "6f1c1f4e-5d55-4a57-9f3e-3c1e2c0d9a10"})
+    assert unknown.status_code == 404
+    assert "Site inconnu" in unknown.content.decode()
+
+
+def test_flag_off_shows_a_banner_and_no_cards(client, manager, settings, recent_activity):
+    settings.LIVE_RECEPTION_STATS_ENABLED = False
+    client.force_login(manager)
+    with CaptureQueriesContext(connections["default"]) as queries:
+        html = client.get(PAGE).content.decode()
+
+    assert "LIVE_RECEPTION_STATS_ENABLED" in html
+    assert 'data-figure="' not in html
+    touched = [q["sql"] for q in queries if any(t in q["sql"] for t in RECYCLIC_TABLES)]
+    assert touched == []
+
+
+def test_database_down_without_earlier_figures(client, manager, unreachable_database):
+    client.force_login(manager)
+    response = client.get(FRAGMENT)
+    assert response.status_code == 503
+    html = response.content.decode()
+    assert "temporairement indisponibles" in html
+    assert "Traceback" not in html
+
+
+def test_database_down_shows_the_last_figures_marked_stale(
+    client, manager, recent_activity, settings
+):
+    client.force_login(manager)
+    assert client.get(FRAGMENT).status_code == 200
+
+    def refuse(execute, sql, params, many, context):
+        # Recyclic's tables fail; Django's own (sessions, users) still answer.
+        if any(table in sql for table in RECYCLIC_TABLES):
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    settings.RECEPTION_STATS = {**settings.RECEPTION_STATS, "CACHE_TIMEOUT": 0}
+    with connections["default"].execute_wrapper(refuse):
+        response = client.get(FRAGMENT)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'data-state="stale"' in html
+    assert "1\u00a0247,50\u00a0€" in html

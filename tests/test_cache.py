@@ -1,0 +1,231 @@
+"""The short cache every door goes through: hits, one computation at a time, stale copies.
+
+Queries are counted on the real database; a failing database is simulated with
+``connection.execute_wrapper``, which refuses the queries on Recyclic's tables only.
+"""
+
+import logging
+import threading
+import time
+from contextlib import contextmanager
+from datetime import UTC, timedelta
+from decimal import Decimal
+from uuid import uuid4
+
+import pytest
+from django.db import OperationalError, connection, connections
+from django.test.utils import CaptureQueriesContext
+
+from reception_stats import cache as stats_cache
+from reception_stats.cache import cache_key, get_breakdown, get_live_stats
+from reception_stats.kpis import SiteNotFound
+from reception_stats.models import RECYCLIC_MODELS
+from tests.recipes import NOW, build_worked_example, make_poste, make_site, make_ticket
+
+pytestmark = pytest.mark.django_db
+
+DEAD_REDIS = {
+    "BACKEND": "django.core.cache.backends.redis.RedisCache",
+    "LOCATION": "redis://127.0.0.1:1/0",
+}
+RECYCLIC_TABLES = tuple(f'"{model._meta.db_table}"' for model in RECYCLIC_MODELS)
+
+
+def recyclic_queries(captured) -> list[str]:
+    return [
+        q["sql"] for q in captured.captured_queries if any(t in q["sql"] for t in RECYCLIC_TABLES)
+    ]
+
+
+@contextmanager
+def database_down():
+    """Every query on a Recyclic table fails as when the server has gone away."""
+
+    def refuse(execute, sql, params, many, context):
+        if any(table in sql for table in RECYCLIC_TABLES):
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(refuse):
+        yield
+
+
+@pytest.fixture
+def options(settings):
+    """Set some RECEPTION_STATS options for one test, keeping the others."""
+
+    def set_options(**values):
+        settings.RECEPTION_STATS = {**settings.RECEPTION_STATS, **values}
+
+    return set_options
+
+
+def test_first_call_computes_then_the_cache_answers_without_a_query():
+    build_worked_example()
+
+    first = get_live_stats("24h", at=NOW)
+    with CaptureQueriesContext(connection) as captured:
+        second = get_live_stats("24h", at=NOW)
+
+    assert first.outcome == "computed"
+    assert second.outcome == "cached"
+    assert recyclic_queries(captured) == []
+    assert second.stats == first.stats
+    assert second.stats.tickets_open == 1
+    assert second.stale is False
+
+
+def test_each_question_has_its_own_key():
+    site = make_site()
+    get_live_stats("24h", at=NOW)
+
+    assert get_live_stats("today", at=NOW).outcome == "computed"
+    assert get_live_stats("24h", site=site.pk, at=NOW).outcome == "computed"
+    assert get_live_stats("24h", at=NOW - timedelta(minutes=1)).outcome == "computed"
+    assert get_live_stats("24h").outcome == "computed"
+
+
+def test_the_same_site_and_moment_written_differently_share_a_key():
+    site = uuid4()
+    same_moment = NOW.astimezone(UTC)
+
+    assert cache_key("live", "24h", site, NOW) == cache_key("live", "24h", str(site), same_moment)
+    assert cache_key("live", "24h", None, None).endswith(":all:now")
+
+
+def test_expired_figures_are_computed_again(options):
+    options(CACHE_TIMEOUT=0)
+
+    assert get_live_stats("24h", at=NOW).outcome == "computed"
+    assert get_live_stats("24h", at=NOW).outcome == "computed"
+
+
+def test_flag_off_runs_no_query_and_caches_nothing(settings):
+    build_worked_example()
+    settings.LIVE_RECEPTION_STATS_ENABLED = False
+
+    with CaptureQueriesContext(connection) as captured:
+        off = get_live_stats("24h", at=NOW)
+    settings.LIVE_RECEPTION_STATS_ENABLED = True
+    on = get_live_stats("24h", at=NOW)
+
+    assert captured.captured_queries == []
+    assert off.outcome == "disabled"
+    assert off.stats.enabled is False
+    assert off.stats.tickets_open == 0
+    # Turning the flag back on is instant: the zeros were never stored.
+    assert on.outcome == "computed"
+    assert on.stats.tickets_open == 1
+
+
+def test_an_unknown_site_is_not_cached_and_says_so():
+    site = uuid4()
+
+    with pytest.raises(SiteNotFound):
+        get_live_stats("24h", site=site)
+    make_site(id=site)
+
+    assert get_live_stats("24h", site=site).outcome == "computed"
+
+
+def test_database_failure_serves_the_last_good_figures_marked_stale(options):
+    build_worked_example()
+    options(CACHE_TIMEOUT=0)  # the short copy is gone at once; the last good one stays
+    good = get_live_stats("24h", at=NOW)
+
+    with database_down():
+        served = get_live_stats("24h", at=NOW)
+
+    assert served.outcome == "stale"
+    assert served.stale is True
+    assert served.stats == good.stats
+
+
+def test_database_failure_without_a_last_good_copy_raises():
+    with database_down(), pytest.raises(OperationalError):
+        get_live_stats("24h", at=NOW)
+
+
+def test_a_last_good_copy_older_than_stale_max_is_not_served(options):
+    options(CACHE_TIMEOUT=0)
+    get_live_stats("24h", at=NOW)
+    options(CACHE_TIMEOUT=0, STALE_MAX=0)
+
+    with database_down(), pytest.raises(OperationalError):
+        get_live_stats("24h", at=NOW)
+
+
+def test_the_last_good_copy_expires_with_stale_max(options):
+    options(CACHE_TIMEOUT=0, STALE_MAX=1)
+    get_live_stats("24h", at=NOW)
+    time.sleep(1.1)
+
+    with database_down(), pytest.raises(OperationalError):
+        get_live_stats("24h", at=NOW)
+
+
+def test_a_failing_cache_backend_is_bypassed_with_a_warning(settings, caplog):
+    settings.CACHES = {"default": {**DEAD_REDIS}}
+    build_worked_example()
+
+    # at_level attaches caplog to the app's logger, which does not propagate to the root one.
+    with caplog.at_level(logging.WARNING, logger="reception_stats"):
+        first = get_live_stats("24h", at=NOW, source="metrics")
+        second = get_live_stats("24h", at=NOW)
+
+    assert (first.outcome, second.outcome) == ("computed", "computed")
+    assert second.stats.tickets_open == 1
+    warnings = [r.getMessage() for r in caplog.records if r.name == "reception_stats.cache"]
+    # One warning per call: after the first failure the call leaves the cache alone.
+    assert len(warnings) == 2
+    assert warnings[0].startswith("metrics: cache 'default' unavailable (ConnectionError")
+
+
+def test_breakdown_goes_through_the_cache_too():
+    poste = make_poste(NOW - timedelta(hours=2))
+    make_ticket(poste, lines=["4.5"])
+
+    first = get_breakdown("24h", at=NOW)
+    second = get_breakdown("24h", at=NOW)
+
+    assert (first.outcome, second.outcome) == ("computed", "cached")
+    assert second.stats == first.stats
+    assert sum(hour.weight_in for hour in second.stats.hours) == Decimal("4.5")
+
+
+def test_twenty_simultaneous_callers_cause_one_computation(transactional_db, monkeypatch):
+    # Committed rows, so that the callers' own connections see them.
+    build_worked_example()
+    computations = []
+    real_compute = stats_cache.compute_live_stats
+
+    def counted_compute(*args, **kwargs):
+        computations.append(threading.get_ident())
+        time.sleep(0.2)  # long enough for every other caller to arrive and wait
+        return real_compute(*args, **kwargs)
+
+    monkeypatch.setattr(stats_cache, "compute_live_stats", counted_compute)
+    start = threading.Barrier(20)
+    results, errors = [], []
+
+    def caller():
+        try:
+            start.wait()
+            results.append(get_live_stats("24h", at=NOW))
+        except Exception as error:  # collected, so that the test reports it
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=caller) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert len(computations) == 1
+    assert sorted(result.outcome for result in results) == ["cached"] * 19 + ["computed"]
+    assert {result.stats.generated_at for result in results} == {results[0].stats.generated_at}
+    assert results[0].stats.tickets_open == 1
+    assert stats_cache._locks._locks == {}
