@@ -104,6 +104,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# Without collectstatic (make serve, the tests) WhiteNoise finds the apps' files itself.
+WHITENOISE_USE_FINDERS = True
 
 LOGIN_URL = "admin:login"
 
