@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo serve browser test lint clean
+.PHONY: install demo serve browser test lint clean bench load
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,13 +17,15 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 install: $(STAMP)
 
 ## Build the SQLite demo database, print today's figures, then serve on 127.0.0.1:8000.
+## Recyclic's tables come first: migrate runs the schema check, which wants them there.
+demo: export DEBUG = true
+demo: export LOG_FORMAT = plain
 demo: $(STAMP)
-	# Recyclic's tables first: migrate runs the schema check, which wants them there.
-	DEBUG=true $(PY) manage.py reception_demo --if-empty
-	DEBUG=true $(PY) manage.py migrate --noinput
-	DEBUG=true $(PY) manage.py reception_stats --window today
-	DEBUG=true $(PY) manage.py reception_demo --staff-login
-	DEBUG=true $(PY) manage.py runserver 127.0.0.1:8000
+	$(PY) manage.py reception_demo --if-empty
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py reception_stats --window today
+	$(PY) manage.py reception_demo --staff-login
+	$(PY) manage.py runserver 127.0.0.1:8000
 
 ## Serve through gunicorn as the image does (two workers, multiprocess metrics) on 127.0.0.1:8000.
 serve: $(STAMP)
@@ -39,6 +41,15 @@ browser:
 ## The whole test suite, on DATABASE_URL (SQLite by default).
 test: $(STAMP) browser
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+## The benchmark (docs/performance.md): DROPS and re-creates BENCH_DATABASE_URL
+## (default postgres://postgres@127.0.0.1:5432/reception_stats_bench). BENCH_ARGS="--sizes 5000".
+bench: $(STAMP)
+	$(PY) -m bench.run $(BENCH_ARGS)
+
+## 50 screens polling the API through gunicorn for 60 s, on the same bench database.
+load: $(STAMP)
+	$(PY) -m bench.load $(LOAD_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

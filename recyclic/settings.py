@@ -212,5 +212,12 @@ LOGGING = {
             "level": env.str("RECEPTION_STATS_LOG_LEVEL", default="INFO"),
             "propagate": False,
         },
+        # Replaces Django's own console handler for "django", which would print each of its
+        # records a second time next to ours.
+        "django": {
+            "handlers": ["console"],
+            "level": env.str("DJANGO_LOG_LEVEL", default="INFO"),
+            "propagate": False,
+        },
     },
 }
