@@ -95,12 +95,12 @@ class Panel:
         return str(self.form.data.get("at") or "")
 
     @property
-    def headline_cards(self) -> list[Card]:
-        return [card for card in self.cards if card.headline]
-
-    @property
-    def other_cards(self) -> list[Card]:
-        return [card for card in self.cards if not card.headline]
+    def card_groups(self) -> list[tuple[str, list[Card]]]:
+        """The six headline figures large, the others small."""
+        return [
+            ("headline", [card for card in self.cards if card.headline]),
+            ("small", [card for card in self.cards if not card.headline]),
+        ]
 
     @property
     def has_figures(self) -> bool:

@@ -37,6 +37,16 @@ def plain_user(django_user_model):
 
 
 @pytest.fixture
+def manager(django_user_model):
+    """A staff member holding view_live_stats: who the admin page is for."""
+    user = django_user_model.objects.create_user(
+        username="responsable", password="un-mot-de-passe-solide", is_staff=True
+    )
+    user.user_permissions.add(Permission.objects.get(codename="view_live_stats"))
+    return user
+
+
+@pytest.fixture
 def permitted_user(django_user_model):
     user = django_user_model.objects.create_user(
         username="reception", password="motdepasse-reception"

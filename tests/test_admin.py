@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.db import OperationalError, connections
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -17,15 +16,6 @@ pytestmark = pytest.mark.django_db
 PAGE = reverse("admin:reception_stats_livestats_changelist")
 FRAGMENT = reverse("admin:reception_stats_livestats_fragment")
 RECYCLIC_TABLES = ("ticket_depot", "ligne_depot", "poste_reception", "sales", "sale_items", "sites")
-
-
-@pytest.fixture
-def manager(django_user_model):
-    user = django_user_model.objects.create_user(
-        username="responsable", password="x", is_staff=True
-    )
-    user.user_permissions.add(Permission.objects.get(codename="view_live_stats"))
-    return user
 
 
 @pytest.fixture

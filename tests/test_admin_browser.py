@@ -11,7 +11,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from reception_stats.formatting import format_figure
@@ -52,15 +51,6 @@ def browser_page():
         yield page
         browser.close()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-
-
-@pytest.fixture
-def manager(django_user_model):
-    user = django_user_model.objects.create_user(
-        username="responsable", password="un-mot-de-passe-solide", is_staff=True
-    )
-    user.user_permissions.add(Permission.objects.get(codename="view_live_stats"))
-    return user
 
 
 def card(page, name: str) -> str:
