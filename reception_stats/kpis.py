@@ -166,8 +166,7 @@ def tickets_in(period: Period, site: UUID | None) -> QuerySet:
         poste__opened_at__lte=period.end,
     )
     # A ticket's business time is closed_at, or its poste's opening (the notebook's date) when it
-    # was closed more than D after that. Written as two ranges so that indexes on closed_at and
-    # opened_at can serve them.
+    # was closed more than D after that.
     closed_in_period = Q(status=ReceptionStatus.CLOSED, closed_at__isnull=False) & (
         (
             Q(closed_at__range=(period.start, period.end))
@@ -178,7 +177,14 @@ def tickets_in(period: Period, site: UUID | None) -> QuerySet:
             & Q(closed_at__gt=poste_opened + threshold)
         )
     )
-    tickets = TicketDepot.objects.using(app_settings.DATABASE).filter(live_open | closed_in_period)
+    # Every ticket this rule keeps belongs to a poste opened at most D before the period's
+    # start: an open one's poste opened less than D before its end, a closed one's business time
+    # is closed_at only when closed_at - D <= opened_at. Saying so adds nothing to the rule but
+    # lets PostgreSQL find those few postes by an index on opened_at, then their tickets by
+    # poste_id, instead of testing the rule, an OR over two tables, on every ticket ever made.
+    tickets = TicketDepot.objects.using(app_settings.DATABASE).filter(
+        live_open | closed_in_period, poste__opened_at__gte=period.start - threshold
+    )
     if site is not None:
         tickets = tickets.filter(poste__opened_by__site_id=site)
     return tickets

@@ -28,7 +28,9 @@ from django.db import connections
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-pytestmark = pytest.mark.gunicorn
+# The workers read the suite's test database: the mark makes pytest-django create it even when
+# this module runs alone.
+pytestmark = [pytest.mark.gunicorn, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_SECONDS = 60
@@ -114,6 +116,8 @@ def server_environment(url: str, tmp_path: Path) -> dict[str, str]:
         GUNICORN_BIND="127.0.0.1:0",
         GUNICORN_WORKERS="2",
         LOG_FORMAT="json",
+        # Figures served from the cache log at DEBUG: show them, so every request has its line.
+        RECEPTION_STATS_LOG_LEVEL="DEBUG",
     )
     return environment
 
@@ -225,7 +229,7 @@ def test_metrics_add_up_every_workers_requests(server):
     assert status == 200
     samples = samples_of(page)
     assert healthz_total(samples) == sent
-    # Each scrape computes the figures of both windows, in whichever worker answers it.
+    # Each scrape asks for the figures of both windows (computed or from the worker's cache).
     assert live_stats_requests(samples, "metrics") == 2 * scrapes
     assert samples[("reception_live_stats_enabled", ())] == 1
     assert samples[("reception_live_stats_tickets_open", (("window", "24h"),))] == 0
