@@ -3,8 +3,8 @@
 A fresh Recyclic database indexes none of the columns the figures filter on (no index on a
 timestamp, a status or a foreign key: see recyclic-schema.md), so without these every
 computation reads every ticket, line, sale and sale item ever recorded: 1.5 s at 1,000,000
-tickets on a 2-core box, against 20 to 35 ms with them once ``kpis.tickets_in`` starts from
-the postes (the change proposed in docs/performance.md; 226 ms before it).
+tickets on a 2-core box, against 20 to 35 ms with them, ``kpis.tickets_in`` bounding the
+postes' opening time so that PostgreSQL starts from the few live postes (docs/performance.md).
 
 They are additive: plain b-tree indexes that Recyclic's own code neither knows nor needs, built
 ``CONCURRENTLY`` so that the desks and tills keep writing meanwhile. They cost disk space (about

@@ -1,0 +1,1 @@
+"""Benchmark and load test of the live figures on PostgreSQL: see docs/performance.md."""

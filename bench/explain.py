@@ -1,0 +1,92 @@
+"""EXPLAIN (ANALYZE, BUFFERS) of every query the KPIs run, on the bench database as it is.
+
+``.venv/bin/python -m bench.explain [--site] [--breakdown] [--plans]``: captures the SQL that
+``compute_live_stats`` (both windows) and ``compute_breakdown`` send, explains each query and
+prints, per query, its execution time, shared buffers touched and every sequential scan of a
+table; ``--plans`` prints the whole plans too. It reads ``BENCH_DATABASE_URL`` (the database
+``bench.run`` leaves at its largest size, with the advised indexes) and changes nothing there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import db
+
+
+def seq_scans(plan: dict) -> list[str]:
+    found = []
+    if plan.get("Node Type") == "Seq Scan":
+        rows = plan.get("Actual Rows", 0) * plan.get("Actual Loops", 1)
+        found.append(f"{plan['Relation Name']} ({rows:,} rows kept)")
+    for child in plan.get("Plans", []):
+        found.extend(seq_scans(child))
+    return found
+
+
+def explain(sql: str) -> tuple[dict, str]:
+    from django.db import connections
+
+    from reception_stats.conf import app_settings
+
+    with connections[app_settings.DATABASE].cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql)
+        as_json = cursor.fetchone()[0]
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+        as_text = "\n".join(row[0] for row in cursor.fetchall())
+    if isinstance(as_json, str):
+        as_json = json.loads(as_json)
+    return as_json[0], as_text
+
+
+def captured(call) -> list[str]:
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    from reception_stats.conf import app_settings
+
+    with CaptureQueriesContext(connections[app_settings.DATABASE]) as queries:
+        call()
+    return [query["sql"] for query in queries]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--site", action="store_true", help="Also with a site filter.")
+    parser.add_argument("--breakdown", action="store_true", help="Also compute_breakdown.")
+    parser.add_argument("--plans", action="store_true", help="Print the whole plans.")
+    args = parser.parse_args(argv)
+    db.configure_django(db.database_url())
+
+    from reception_stats.breakdowns import compute_breakdown
+    from reception_stats.kpis import compute_live_stats
+    from reception_stats.models import Site
+
+    cases = [
+        (f"live {window}", lambda w=window: compute_live_stats(w)) for window in ("24h", "today")
+    ]
+    if args.site:
+        site = Site.objects.order_by("name").values_list("id", flat=True).first()
+        cases.append(("live 24h, one site", lambda: compute_live_stats("24h", site)))
+    if args.breakdown:
+        cases.append(("breakdown 24h", lambda: compute_breakdown("24h")))
+    for title, call in cases:
+        for number, sql in enumerate(captured(call), start=1):
+            plan, text = explain(sql)
+            top = plan["Plan"]
+            scans = seq_scans(top)
+            print(
+                f"{title} #{number}: {plan['Execution Time']:.2f} ms, "
+                f"buffers hit {top.get('Shared Hit Blocks', 0):,} "
+                f"read {top.get('Shared Read Blocks', 0):,}, "
+                f"seq scans: {', '.join(scans) or 'none'}"
+            )
+            if args.plans:
+                print(sql, "\n", text, "\n", sep="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
