@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import dashboard
 from .conf import app_settings, is_enabled
+from .db import read_only
 from .models import LiveStats, Site
 from .permissions import VIEW_PERMISSION
 
@@ -85,6 +86,8 @@ def _sites() -> list[Site]:
     if not is_enabled():
         return []  # the flag off reads no Recyclic table, not even the sites
     try:
-        return list(Site.objects.using(app_settings.DATABASE).only("id", "name").order_by("name"))
+        with read_only(app_settings.DATABASE):
+            sites = Site.objects.using(app_settings.DATABASE).only("id", "name").order_by("name")
+            return list(sites)
     except DatabaseError:
         return []

@@ -27,11 +27,12 @@ from django.utils.translation import gettext_lazy as _
 
 from .aggregates import ExactSum
 from .conf import app_settings, is_enabled
+from .db import read_only
 from .kpis import CENT, GRAM, WINDOW_24H, Period, check_site, period_for, sales_in, tickets_in
 from .models import Destination, LigneDepot, ReceptionStatus, SaleItem
 
-#: Queries one breakdown runs: reception lines (1), sales per hour (1), sale items per hour (1);
-#: plus 1 when a site is given.
+#: SELECT queries one breakdown runs: reception lines (1), sales per hour (1), sale items per
+#: hour (1); plus 1 when a site is given. Like the figures, in one read-only transaction.
 QUERIES_PER_BREAKDOWN = 3
 
 OTHER_CATEGORIES = "__other__"
@@ -101,7 +102,8 @@ def compute_breakdown(
 ) -> Breakdown:
     """Kilos and turnover per hour, kilos per category and per destination, for ``window``.
 
-    Runs :data:`QUERIES_PER_BREAKDOWN` queries (3), one more with a site; none with the flag off.
+    Runs :data:`QUERIES_PER_BREAKDOWN` SELECT queries (3), one more with a site, in one read-only,
+    time-bounded transaction (:func:`~reception_stats.db.read_only`); none with the flag off.
     """
     now = now or timezone.now()
     site = UUID(str(site)) if site is not None else None
@@ -114,23 +116,26 @@ def compute_breakdown(
 
     enabled = is_enabled()
     if enabled:
-        check_site(site)
-        for row in _line_rows(period, site):
-            weight = row["weight"] or Decimal(0)
-            hour = _bucket(row["hour"], hours)
-            if row["is_exit"]:
-                weight_out[hour] += weight
-            else:
-                weight_in[hour] += weight
-                categories[row["category__name"]] += weight
-            destinations[row["destination"]] = destinations.get(row["destination"], 0) + weight
-        sales = sales_in(period, site)
-        for row in _per_hour(sales, "business_time", turnover=ExactSum("total_amount")):
-            turnover[_bucket(row["hour"], hours)] += row["turnover"] or Decimal(0)
-        items = SaleItem.objects.using(app_settings.DATABASE).filter(sale__in=sales.values("id"))
-        sold = Coalesce("sale__sale_date", "sale__created_at")
-        for row in _per_hour(items, sold, weight=ExactSum("weight")):
-            weight_out[_bucket(row["hour"], hours)] += row["weight"] or Decimal(0)
+        with read_only(app_settings.DATABASE):
+            check_site(site)
+            for row in _line_rows(period, site):
+                weight = row["weight"] or Decimal(0)
+                hour = _bucket(row["hour"], hours)
+                if row["is_exit"]:
+                    weight_out[hour] += weight
+                else:
+                    weight_in[hour] += weight
+                    categories[row["category__name"]] += weight
+                destinations[row["destination"]] = destinations.get(row["destination"], 0) + weight
+            sales = sales_in(period, site)
+            for row in _per_hour(sales, "business_time", turnover=ExactSum("total_amount")):
+                turnover[_bucket(row["hour"], hours)] += row["turnover"] or Decimal(0)
+            items = SaleItem.objects.using(app_settings.DATABASE).filter(
+                sale__in=sales.values("id")
+            )
+            sold = Coalesce("sale__sale_date", "sale__created_at")
+            for row in _per_hour(items, sold, weight=ExactSum("weight")):
+                weight_out[_bucket(row["hour"], hours)] += row["weight"] or Decimal(0)
 
     tz = app_settings.time_zone
     return Breakdown(

@@ -21,6 +21,11 @@ DEFAULTS: dict[str, Any] = {
     "DEFERRAL_THRESHOLD_HOURS": 24,
     # Database alias the KPI queries read (a read replica, for instance).
     "DATABASE": "default",
+    # Milliseconds a KPI query may run on PostgreSQL before the server cancels it
+    # (``SET LOCAL statement_timeout``): the door then answers stale figures or 503.
+    "STATEMENT_TIMEOUT_MS": 2000,
+    # Milliseconds a KPI query may wait for a lock Recyclic holds (``SET LOCAL lock_timeout``).
+    "LOCK_TIMEOUT_MS": 500,
     # Seconds computed figures are reused, so that many screens polling cost one computation.
     "CACHE_TIMEOUT": 10,
     # Seconds the last good figures may still be served, marked stale, while the database fails.

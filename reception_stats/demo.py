@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .conf import app_settings
+from .db import allow_recyclic_writes
 from .models import (
     CashSession,
     CashSessionStatus,
@@ -135,8 +136,11 @@ def generate_demo_data(seed: int = DEFAULT_SEED, now: datetime | None = None) ->
 
 
 def write_demo_data(data: DemoData, using: str) -> None:
-    """Insert ``data`` on ``using`` in one transaction: all of it or nothing."""
-    with transaction.atomic(using=using):
+    """Insert ``data`` on ``using`` in one transaction: all of it or nothing.
+
+    The one place outside the tests that writes Recyclic's tables, into an empty database.
+    """
+    with allow_recyclic_writes(), transaction.atomic(using=using):
         for model, rows in data.tables():
             model.objects.using(using).bulk_create(rows, batch_size=BATCH_SIZE)
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from .aggregates import ExactSum
 from .conf import app_settings, is_enabled
+from .db import read_only
 from .models import ReceptionStatus, Sale, SaleItem, Site, TicketDepot
 
 WINDOW_24H = "24h"
@@ -28,8 +29,10 @@ WINDOWS = (WINDOW_24H, WINDOW_TODAY)
 CENT = Decimal("0.01")
 GRAM = Decimal("0.001")
 
-#: Queries one computation runs: reception tickets and lines (1), sales totals (1), the last
-#: sale (1), sale items' weight (1); plus 1 when a site is given, to tell an unknown site apart.
+#: SELECT queries one computation runs: reception tickets and lines (1), sales totals (1), the
+#: last sale (1), sale items' weight (1); plus 1 when a site is given, to tell an unknown site
+#: apart. They run in one read-only transaction (:func:`~reception_stats.db.read_only`), which
+#: on PostgreSQL adds one ``SET`` statement for its limits.
 QUERIES_PER_COMPUTATION = 4
 
 
@@ -129,10 +132,12 @@ def compute_live_stats(
     """Compute the live KPIs for ``window`` (``24h`` or ``today``) ending at ``now``.
 
     ``site`` (a ``sites.id``) restricts tickets to postes opened by that site's users and sales to
-    that site's till sessions. Runs :data:`QUERIES_PER_COMPUTATION` queries (4), one more with a
-    site, whatever the size of the data. With the feature flag off it runs none and answers zeros
-    with ``enabled=False``. Raises :class:`SiteNotFound` for an unknown site and lets database
-    errors through for the caller to report.
+    that site's till sessions. Runs :data:`QUERIES_PER_COMPUTATION` SELECT queries (4), one more
+    with a site, whatever the size of the data, in one read-only transaction whose statements
+    PostgreSQL cancels past ``STATEMENT_TIMEOUT_MS`` (or ``LOCK_TIMEOUT_MS`` waiting for a lock).
+    With the feature flag off it runs no query at all and answers zeros with ``enabled=False``.
+    Raises :class:`SiteNotFound` for an unknown site and lets database errors (a cancelled
+    statement included) through for the caller to report.
     """
     now = now or timezone.now()
     if timezone.is_naive(now):
@@ -143,10 +148,10 @@ def compute_live_stats(
     if not is_enabled():
         return _stats(period, site, enabled=False)
 
-    check_site(site)
-
-    reception = _reception_totals(period, site)
-    till = _till_totals(period, site)
+    with read_only(app_settings.DATABASE):
+        check_site(site)
+        reception = _reception_totals(period, site)
+        till = _till_totals(period, site)
     return _stats(period, site, enabled=True, **reception, **till)
 
 

@@ -30,6 +30,7 @@ from django.db import DatabaseError, connections
 from django.utils.connection import ConnectionDoesNotExist
 
 from .conf import app_settings
+from .db import is_transaction_control, timeout_kind
 from .kpis import SiteNotFound
 
 try:
@@ -49,9 +50,6 @@ ERROR_KINDS = ("database", "timeout", "site_not_found", "invalid_input", "cache"
 #: One computation runs four or five indexed queries: a few milliseconds, up to a second or two
 #: when the database is loaded. Django-prometheus's buckets start at 10 ms and would lump them.
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-
-# PostgreSQL's query_canceled: statement_timeout expired, or the query was cancelled.
-_QUERY_CANCELED = "57014"
 
 
 class _NoMetric:
@@ -129,7 +127,9 @@ class Observation:
         self._error_kind = value
 
     def _count_query(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        self.query_count += 1
+        # The read-only transaction's own statements (its SET, a savepoint) are not queries.
+        if not is_transaction_control(sql):
+            self.query_count += 1
         return execute(sql, params, many, context)
 
 
@@ -161,23 +161,14 @@ def error_kind(error: BaseException) -> str:
     """The ``kind`` label of ``reception_live_stats_errors_total`` for an exception."""
     if isinstance(error, SiteNotFound):
         return "site_not_found"
-    if isinstance(error, TimeoutError) or _sqlstate(error) == _QUERY_CANCELED:
+    # A statement cancelled past statement_timeout, or a lock not granted within lock_timeout.
+    if isinstance(error, TimeoutError) or timeout_kind(error):
         return "timeout"
     if isinstance(error, DatabaseError):
         return "database"
     if isinstance(error, ValueError | ValidationError):
         return "invalid_input"
     return "other"
-
-
-def _sqlstate(error: BaseException) -> str | None:
-    # Django re-raises the driver's error as its own, with the original as __cause__:
-    # psycopg 3 names the code ``sqlstate``, psycopg2 ``pgcode``.
-    for candidate in (error, error.__cause__):
-        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
-        if code:
-            return str(code)
-    return None
 
 
 def _counting_queries(observation: Observation) -> contextlib.AbstractContextManager[Any]:

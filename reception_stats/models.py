@@ -1,8 +1,10 @@
 """Recyclic's tables, mapped read-only (``managed = False``).
 
-Recyclic's own backend creates and migrates these tables; this app only reads them. Each class
-follows ``shared/recyclic-schema.md`` column for column: UUID keys without a default, ``numeric``
-as ``DecimalField``, ``double precision`` as ``FloatField``, PostgreSQL enums as ``TextChoices``.
+Recyclic's own backend creates and migrates these tables; this app only reads them, and the
+models refuse to write them (:class:`RecyclicModel`) outside the demo loader and the tests.
+Each class follows ``shared/recyclic-schema.md`` column for column: UUID keys without a default,
+``numeric`` as ``DecimalField``, ``double precision`` as ``FloatField``, PostgreSQL enums as
+``TextChoices``.
 Foreign keys carry ``db_index=False`` because Recyclic indexes none of them, so that the tables
 the tests build from these models look like the real ones.
 """
@@ -10,6 +12,8 @@ the tests build from these models look like the real ones.
 from django.db import models
 from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
+
+from .db import refuse_write
 
 
 def _fk(to, column: str, *, null: bool = False, related_name: str = "+", constraint: bool = True):
@@ -117,7 +121,60 @@ class JSONColumn(models.JSONField):
         return sql, params
 
 
-class Site(models.Model):
+class RecyclicQuerySet(models.QuerySet):
+    """Reads as usual; every bulk write is refused (see :mod:`reception_stats.db`)."""
+
+    def bulk_create(self, *args, **kwargs):
+        refuse_write(self.model, "bulk_create")
+        return super().bulk_create(*args, **kwargs)
+
+    bulk_create.alters_data = True
+
+    def bulk_update(self, *args, **kwargs):
+        refuse_write(self.model, "bulk_update")
+        return super().bulk_update(*args, **kwargs)
+
+    bulk_update.alters_data = True
+
+    def update(self, *args, **kwargs):
+        refuse_write(self.model, "update")
+        return super().update(*args, **kwargs)
+
+    update.alters_data = True
+
+    def delete(self):
+        refuse_write(self.model, "delete")
+        return super().delete()
+
+    delete.alters_data = True
+    delete.queryset_only = True
+
+
+class RecyclicModel(models.Model):
+    """A row of one of Recyclic's tables: this app reads it and never writes it.
+
+    ``save()`` and ``delete()`` (hence ``create``, ``get_or_create``, ``update_or_create``) and
+    the queryset's bulk writes raise :class:`~reception_stats.db.RecyclicReadOnlyError` outside
+    :func:`~reception_stats.db.allow_recyclic_writes`. The base manager is the same guarded one,
+    so that related managers (``ticket.lignes.add()``…) cannot write behind its back.
+    """
+
+    objects = RecyclicQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+        base_manager_name = "objects"
+
+    def save(self, *args, **kwargs):
+        refuse_write(type(self), "save")
+        return super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        refuse_write(type(self), "delete")
+        return super().delete(*args, **kwargs)
+
+
+class Site(RecyclicModel):
     """A ressourcerie site (``sites``)."""
 
     id = models.UUIDField(primary_key=True)
@@ -142,7 +199,7 @@ class Site(models.Model):
         return self.name
 
 
-class RecyclicUser(models.Model):
+class RecyclicUser(RecyclicModel):
     """A person in Recyclic's own ``users`` table: not a Django ``auth_user``.
 
     Nobody logs into this project with these rows; they tell which site a poste belongs to.
@@ -179,7 +236,7 @@ class RecyclicUser(models.Model):
         return self.username
 
 
-class Category(models.Model):
+class Category(RecyclicModel):
     """A category of goods (``categories``); ``parent`` makes sub-categories."""
 
     id = models.UUIDField(primary_key=True)
@@ -214,7 +271,7 @@ class Category(models.Model):
         return self.name
 
 
-class PosteReception(models.Model):
+class PosteReception(RecyclicModel):
     """A reception desk session (``poste_reception``).
 
     A poste has no site of its own: its site is that of the user who opened it. For a deferred
@@ -234,7 +291,7 @@ class PosteReception(models.Model):
         verbose_name_plural = _("reception desk sessions")
 
 
-class TicketDepot(models.Model):
+class TicketDepot(RecyclicModel):
     """A reception ticket, one donor's drop-off (``ticket_depot``).
 
     ``created_at`` holds the poste's opening time, not the ticket's: never use it.
@@ -254,7 +311,7 @@ class TicketDepot(models.Model):
         verbose_name_plural = _("reception tickets")
 
 
-class LigneDepot(models.Model):
+class LigneDepot(RecyclicModel):
     """One weighed line of a reception ticket (``ligne_depot``).
 
     ``is_exit`` marks a stock exit recorded at reception (recycling or waste centre).
@@ -276,7 +333,7 @@ class LigneDepot(models.Model):
         verbose_name_plural = _("reception ticket lines")
 
 
-class CashSession(models.Model):
+class CashSession(RecyclicModel):
     """A till session (``cash_sessions``); its ``site`` is the site of its sales."""
 
     id = models.UUIDField(primary_key=True)
@@ -308,7 +365,7 @@ class CashSession(models.Model):
         verbose_name_plural = _("till sessions")
 
 
-class Sale(models.Model):
+class Sale(RecyclicModel):
     """One till ticket (``sales``).
 
     Its business time is ``COALESCE(sale_date, created_at)``: ``sale_date`` is the notebook's date
@@ -335,7 +392,7 @@ class Sale(models.Model):
         verbose_name_plural = _("sales")
 
 
-class SaleItem(models.Model):
+class SaleItem(RecyclicModel):
     """One line of a till ticket (``sale_items``); ``weight`` is for the whole line."""
 
     id = models.UUIDField(primary_key=True)

@@ -8,8 +8,17 @@ the models on SQLite.
 import pytest
 from django.contrib.auth.models import Permission
 from django.db import connections
+from django.utils import translation
+from rest_framework.test import APIClient
 
+from reception_stats.db import allow_recyclic_writes
 from reception_stats.schema import create_recyclic_tables
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "recyclic_read_only: Recyclic's tables refuse writes, as outside the tests"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -17,11 +26,43 @@ def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         for alias in connections:
             create_recyclic_tables(using=alias)
+    yield
+    # The live server answers in daemon threads: one still busy with a request the browser left
+    # behind keeps its connection, and PostgreSQL would refuse to drop the test database.
+    with django_db_blocker.unblock():
+        connection = connections["default"]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
 
 
 @pytest.fixture
 def on_postgresql():
     return connections["default"].vendor == "postgresql"
+
+
+@pytest.fixture
+def options(settings):
+    """Set some RECEPTION_STATS options for one test, keeping the others."""
+
+    def set_options(**values):
+        settings.RECEPTION_STATS = {**settings.RECEPTION_STATS, **values}
+
+    return set_options
+
+
+@pytest.fixture
+def api(staff_user):
+    """DRF's test client logged in as staff, asking for English messages."""
+    client = APIClient(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(staff_user)
+    yield client
+    # LocaleMiddleware leaves the request's language active in this thread: give the next
+    # tests back the default (French) one.
+    translation.deactivate()
 
 
 @pytest.fixture
@@ -83,14 +124,29 @@ def unreachable_database(db, settings):
 
 
 @pytest.fixture(autouse=True)
+def _recyclic_writes_allowed(request):
+    """The test data builders (model-bakery) save Recyclic rows: let them, unless the test is
+    marked ``recyclic_read_only`` to see the app as it runs outside the tests."""
+    if request.node.get_closest_marker("recyclic_read_only"):
+        yield
+        return
+    with allow_recyclic_writes():
+        yield
+
+
+@pytest.fixture(autouse=True)
 def _empty_recyclic_tables_after_transactional_tests(request):
     """Django's flush after a transactional test skips unmanaged tables: empty them ourselves."""
     yield
-    if not {"transactional_db", "live_server"} & set(request.fixturenames):
+    marker = request.node.get_closest_marker("django_db")
+    marked = marker is not None and (
+        marker.kwargs.get("transaction") or (marker.args and marker.args[0])
+    )
+    if not marked and not {"transactional_db", "live_server"} & set(request.fixturenames):
         return
     from reception_stats.models import RECYCLIC_MODELS, Category
 
-    with request.getfixturevalue("django_db_blocker").unblock():
+    with request.getfixturevalue("django_db_blocker").unblock(), allow_recyclic_writes():
         Category.objects.update(parent=None)
         for model in reversed(RECYCLIC_MODELS):
             model.objects.all().delete()

@@ -13,7 +13,9 @@ from zoneinfo import ZoneInfo
 
 from model_bakery import baker
 
+from reception_stats.db import is_transaction_control
 from reception_stats.models import (
+    RECYCLIC_MODELS,
     CashSession,
     CashSessionStatus,
     Category,
@@ -128,6 +130,7 @@ def make_sale(
     sale_date: datetime | None = None,
     cash_session: CashSession | None = None,
     item_weights: Iterable[float | None] = (),
+    payment_method: str | None = "CASH",
 ) -> Sale:
     sale = baker.make(
         Sale,
@@ -135,7 +138,7 @@ def make_sale(
         operator=None,
         total_amount=total_amount,
         donation=donation,
-        payment_method="CASH",
+        payment_method=payment_method,
         sale_date=sale_date,
         created_at=created_at,
         updated_at=created_at,
@@ -194,4 +197,43 @@ def build_worked_example() -> None:
         sale_date=NOW - timedelta(days=12),
         total_amount=30.0,
         item_weights=[3.0],
+    )
+
+
+# Queries
+
+
+_RECYCLIC_TABLES = tuple(f'"{model._meta.db_table}"' for model in RECYCLIC_MODELS)
+
+
+def recyclic_selects(captured) -> list[str]:
+    """The SELECT statements on Recyclic's tables among a CaptureQueriesContext's queries."""
+    return [
+        query["sql"]
+        for query in captured.captured_queries
+        if query["sql"].lstrip().upper().startswith("SELECT")
+        and any(table in query["sql"] for table in _RECYCLIC_TABLES)
+    ]
+
+
+def other_statements(captured) -> list[str]:
+    """Whatever else ran: neither such a SELECT nor the read-only transaction's own control."""
+    selects = recyclic_selects(captured)
+    return [
+        query["sql"]
+        for query in captured.captured_queries
+        if query["sql"] not in selects
+        # COMMIT and ROLLBACK are logged by Django's transaction management, not run as queries.
+        and not (is_transaction_control(query["sql"]) or query["sql"] in ("COMMIT", "ROLLBACK"))
+    ]
+
+
+def assert_breakdown_adds_up(breakdown, stats) -> None:
+    """The breakdown's hours, categories and destinations add up to the headline figures."""
+    assert sum(h.weight_in for h in breakdown.hours) == stats.weight_in
+    assert sum(h.weight_out for h in breakdown.hours) == stats.weight_out
+    assert sum(h.turnover_eur for h in breakdown.hours) == stats.turnover_eur
+    assert sum(c.weight for c in breakdown.categories) == stats.weight_in
+    assert sum(d.weight for d in breakdown.destinations) == (
+        stats.weight_in + stats.weight_out_exits
     )

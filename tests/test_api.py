@@ -19,7 +19,6 @@ from django.core.cache import caches
 from django.core.management import call_command
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import translation
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -56,26 +55,6 @@ WORKED_EXAMPLE_24H = {
     "stale": False,
 }
 ZEROS = {name: 0 for name in list(WORKED_EXAMPLE_24H)[:11]}
-
-
-@pytest.fixture
-def api(staff_user):
-    client = APIClient(HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(staff_user)
-    yield client
-    # LocaleMiddleware leaves the request's language active in this thread: give the next
-    # tests back the default (French) one.
-    translation.deactivate()
-
-
-@pytest.fixture
-def options(settings):
-    """Set some RECEPTION_STATS options for one test, keeping the others."""
-
-    def set_options(**values):
-        settings.RECEPTION_STATS = {**settings.RECEPTION_STATS, **values}
-
-    return set_options
 
 
 def recyclic_queries(captured) -> list[str]:

@@ -5,7 +5,6 @@ import json
 import jsonschema
 import pytest
 from drf_spectacular.generators import SchemaGenerator
-from rest_framework.test import APIClient
 
 from reception_stats.api.serializers import BreakdownSerializer
 from tests.recipes import NOW, build_worked_example
@@ -15,13 +14,6 @@ pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/reception/stats/live/breakdown"
 LIVE = "/api/v1/reception/stats/live"
-
-
-@pytest.fixture
-def api(staff_user):
-    client = APIClient()
-    client.force_login(staff_user)
-    return client
 
 
 @pytest.mark.parametrize("window", ["24h", "today"])

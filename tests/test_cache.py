@@ -50,16 +50,6 @@ def database_down():
         yield
 
 
-@pytest.fixture
-def options(settings):
-    """Set some RECEPTION_STATS options for one test, keeping the others."""
-
-    def set_options(**values):
-        settings.RECEPTION_STATS = {**settings.RECEPTION_STATS, **values}
-
-    return set_options
-
-
 def test_first_call_computes_then_the_cache_answers_without_a_query():
     build_worked_example()
 

@@ -28,6 +28,8 @@ from django.db import connections
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.processes import stop_process_group
+
 # The workers read the suite's test database: the mark makes pytest-django create it even when
 # this module runs alone.
 pytestmark = [pytest.mark.gunicorn, pytest.mark.django_db(transaction=True)]
@@ -109,6 +111,7 @@ def server_environment(url: str, tmp_path: Path) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="recyclic.settings",
         SECRET_KEY="tests-only-gunicorn",
         DEBUG="false",
+        SECURE_SSL_REDIRECT="false",  # plain http on loopback
         ALLOWED_HOSTS="127.0.0.1",
         DATABASE_URL=url,
         CACHE_URL="locmemcache://",
@@ -143,20 +146,7 @@ def server(django_db_setup, django_db_blocker, tmp_path) -> Iterator[Server]:
         running.wait_for(r"Booting worker with pid: (\d+)", count=2)
         yield running
     finally:
-        _stop(process)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+        stop_process_group(process)
 
 
 def healthz_counts_by_worker(directory: Path) -> dict[int, float]:

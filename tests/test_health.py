@@ -26,14 +26,6 @@ def _forget_schema_checks():
 
 
 @pytest.fixture
-def options(settings):
-    def set_options(**values):
-        settings.RECEPTION_STATS = {**settings.RECEPTION_STATS, **values}
-
-    return set_options
-
-
-@pytest.fixture
 def empty_database(options, tmp_path):
     """The KPI queries pointed at a database that answers but holds none of Recyclic's tables."""
     alias = "empty"

@@ -71,14 +71,6 @@ def scrape(client, **headers) -> dict[tuple[str, tuple], float]:
 
 
 @pytest.fixture
-def options(settings):
-    def set_options(**values):
-        settings.RECEPTION_STATS = {**settings.RECEPTION_STATS, **values}
-
-    return set_options
-
-
-@pytest.fixture
 def live_data():
     """One open ticket (10 kg in, 5 kg out by an exit line) and one sale, all within the hour."""
     now = timezone.now()
@@ -200,6 +192,28 @@ def test_a_postgresql_statement_timeout_is_a_timeout(on_postgresql):
     ):
         cursor.execute("SET LOCAL statement_timeout = 10")
         cursor.execute("SELECT pg_sleep(1)")
+    assert metrics.error_kind(caught.value) == "timeout"
+
+
+def test_a_postgresql_lock_timeout_is_a_timeout(on_postgresql):
+    if not on_postgresql:
+        pytest.skip("lock_timeout is PostgreSQL's")
+    connection = connections["default"]
+    holder = connection.copy()  # a second connection: the lock is another transaction's
+    try:
+        with holder.cursor() as other:
+            other.execute("BEGIN")
+            other.execute("LOCK TABLE sites IN ACCESS EXCLUSIVE MODE")
+            with (
+                pytest.raises(OperationalError) as caught,
+                transaction.atomic(),
+                connection.cursor() as cursor,
+            ):
+                cursor.execute("SET LOCAL lock_timeout = 10")
+                cursor.execute("SELECT count(*) FROM sites")
+            other.execute("ROLLBACK")
+    finally:
+        holder.close()
     assert metrics.error_kind(caught.value) == "timeout"
 
 

@@ -21,6 +21,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from reception_stats.breakdowns import QUERIES_PER_BREAKDOWN, compute_breakdown
+from reception_stats.db import allow_recyclic_writes
 from reception_stats.kpis import QUERIES_PER_COMPUTATION, SiteNotFound, compute_live_stats
 from reception_stats.models import (
     CashSession,
@@ -33,6 +34,7 @@ from reception_stats.models import (
     TicketDepot,
 )
 from reception_stats.schema import create_recyclic_tables
+from tests.recipes import other_statements, recyclic_selects
 
 REPLICA = "replica"
 
@@ -99,7 +101,8 @@ def replica(django_db_setup, django_db_blocker, tmp_path_factory):
             settings_dict["NAME"] = str(tmp_path_factory.mktemp("replica") / "replica.sqlite3")
         connections[REPLICA] = type(default)(settings_dict, REPLICA)
         create_recyclic_tables(using=REPLICA)
-        site = write_figures(REPLICA, amount=30.0, weight="12.500")
+        with allow_recyclic_writes():
+            site = write_figures(REPLICA, amount=30.0, weight="12.500")
     yield site
     with django_db_blocker.unblock():
         connections[REPLICA].close()
@@ -133,7 +136,8 @@ def test_the_figures_are_the_replicas_and_default_gets_no_query(on_replica):
         1,
     )
     assert len(on_default) == 0
-    assert len(on_replica_) == QUERIES_PER_COMPUTATION
+    assert len(recyclic_selects(on_replica_)) == QUERIES_PER_COMPUTATION
+    assert other_statements(on_replica_) == []
 
 
 def test_the_site_is_looked_up_on_the_replica_too(on_replica):
@@ -142,7 +146,8 @@ def test_the_site_is_looked_up_on_the_replica_too(on_replica):
         stats = compute_live_stats("24h", site=on_replica.id)
     assert stats.turnover_eur == Decimal("30.00")
     assert len(on_default) == 0
-    assert len(on_replica_) == QUERIES_PER_COMPUTATION + 1
+    assert len(recyclic_selects(on_replica_)) == QUERIES_PER_COMPUTATION + 1
+    assert other_statements(on_replica_) == []
     # A site that only "default" holds is unknown where the figures are read.
     only_on_default = Site.objects.using("default").get().id
     with pytest.raises(SiteNotFound):
@@ -155,7 +160,8 @@ def test_the_breakdown_reads_the_replica(on_replica):
         breakdown = compute_breakdown("24h")
     assert sum(bucket.turnover_eur for bucket in breakdown.hours) == Decimal("30")
     assert len(on_default) == 0
-    assert len(on_replica_) == QUERIES_PER_BREAKDOWN
+    assert len(recyclic_selects(on_replica_)) == QUERIES_PER_BREAKDOWN
+    assert other_statements(on_replica_) == []
 
 
 def test_without_the_setting_default_is_read(replica, db):

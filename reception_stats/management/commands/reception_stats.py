@@ -8,6 +8,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from reception_stats.conf import app_settings
+from reception_stats.db import lock_timeout_ms, statement_timeout_ms, timeout_kind
 from reception_stats.formatting import FIGURES, format_figure
 from reception_stats.forms import LiveStatsQueryForm
 from reception_stats.kpis import WINDOWS, SiteNotFound, compute_live_stats
@@ -16,6 +17,7 @@ from reception_stats.metrics import DISABLED, observe
 EXIT_BAD_INPUT = 2
 EXIT_UNKNOWN_SITE = 3
 EXIT_DATABASE = 4
+EXIT_TIMEOUT = 5
 
 
 class Command(BaseCommand):
@@ -44,6 +46,8 @@ class Command(BaseCommand):
                 _("Unknown site %(site)s.") % {"site": error.site}, returncode=EXIT_UNKNOWN_SITE
             ) from None
         except DatabaseError as error:
+            if timeout_kind(error):
+                raise CommandError(_timeout_message(error), returncode=EXIT_TIMEOUT) from None
             raise CommandError(_database_message(error), returncode=EXIT_DATABASE) from None
 
         if options["format"] == "json":
@@ -68,6 +72,19 @@ class Command(BaseCommand):
         lines = [title, ""]
         lines += [f"  {label:<{width}}  {value:>16}" for label, value in rows]
         return "\n".join(lines)
+
+
+def _timeout_message(error: DatabaseError) -> str:
+    if timeout_kind(error) == "lock":
+        return _(
+            "The query waited more than %(ms)d ms for a lock on Recyclic's tables and was "
+            "cancelled (RECEPTION_STATS_LOCK_TIMEOUT_MS); try again in a moment."
+        ) % {"ms": lock_timeout_ms()}
+    return _(
+        "The query took longer than %(ms)d ms and was cancelled "
+        "(RECEPTION_STATS_STATEMENT_TIMEOUT_MS); `manage.py reception_stats_indexes --check` "
+        "tells whether the advised indexes are missing."
+    ) % {"ms": statement_timeout_ms()}
 
 
 def _database_message(error: DatabaseError) -> str:

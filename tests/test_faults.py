@@ -1,0 +1,558 @@
+"""Faults the app survives, each caused for real against a PostgreSQL server.
+
+- Recyclic's table locked by another transaction (``LOCK TABLE … ACCESS EXCLUSIVE`` from a
+  connection of its own): the request ends within the lock or statement timeout, with the last
+  good figures or 503; nothing hangs.
+- The database unreachable when the app starts, gone while it runs, back again: gunicorn
+  answers stale figures or 503 meanwhile and recovers by itself, without a restart. The database
+  "goes away" through a TCP relay the test cuts and restores (connections reset, then refused),
+  since the PostgreSQL server itself is shared; its backends are also killed with
+  ``pg_terminate_backend``.
+- The cache server (Redis) gone while the app runs, then back: figures still computed, a
+  warning logged, no error.
+- ``manage.py reception_stats`` as a real process: a distinct exit code and one clear line for
+  bad input (2), an unknown site (3), an unreachable database (4), a timeout (5).
+
+The tables must be visible to other connections, so these tests commit (``transactional_db``);
+conftest.py empties Recyclic's tables after them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import selectors
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import environ
+import psycopg
+import pytest
+from django.db import connections
+from rest_framework.authtoken.models import Token
+
+from reception_stats.management.commands.reception_stats import (
+    EXIT_BAD_INPUT,
+    EXIT_DATABASE,
+    EXIT_TIMEOUT,
+    EXIT_UNKNOWN_SITE,
+)
+from tests.processes import stop_process_group
+from tests.recipes import NOW, build_worked_example
+
+ROOT = Path(__file__).resolve().parent.parent
+LIVE = "/api/v1/reception/stats/live"
+FRAGMENT = "/admin/reception_stats/livestats/fragment/"
+PAGE = "/admin/reception_stats/livestats/"
+REDIS_PORT = 6379
+#: What a bounded request may take beyond its timeout: a request, a rollback, a busy machine.
+MARGIN = 3.0
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _needs_postgresql() -> None:
+    if connections["default"].vendor != "postgresql":
+        pytest.skip("needs a PostgreSQL server: locks, timeouts and backends are PostgreSQL's")
+
+
+def _conninfo(**overrides) -> str:
+    """The test database as a libpq conninfo, for a connection of the test's own."""
+    settings = connections["default"].settings_dict
+    return psycopg.conninfo.make_conninfo(
+        host=settings["HOST"] or "127.0.0.1",
+        port=str(settings["PORT"] or 5432),
+        dbname=settings["NAME"],
+        user=settings["USER"] or "postgres",
+        password=settings["PASSWORD"] or None,
+        **overrides,
+    )
+
+
+def _database_url(port: int | None = None, **query: str) -> str:
+    settings = connections["default"].settings_dict
+    credentials = quote(settings["USER"] or "postgres", safe="")
+    if settings["PASSWORD"]:
+        credentials += ":" + quote(settings["PASSWORD"], safe="")
+    host = settings["HOST"] or "127.0.0.1"
+    url = f"postgres://{credentials}@{host}:{port or settings['PORT'] or 5432}/{settings['NAME']}"
+    if query:
+        url += "?" + "&".join(f"{key}={value}" for key, value in query.items())
+    return url
+
+
+@pytest.fixture
+def locked_ticket_depot() -> Iterator[psycopg.Connection]:
+    """Another transaction holds ACCESS EXCLUSIVE on ticket_depot until the test ends."""
+    _needs_postgresql()
+    with psycopg.connect(_conninfo(application_name="rs-test-locker")) as locker:
+        locker.execute("LOCK TABLE ticket_depot IN ACCESS EXCLUSIVE MODE")
+        yield locker
+        locker.rollback()
+
+
+# --- A table locked by another transaction ----------------------------------------------------
+
+
+def test_a_locked_table_answers_503_within_the_lock_timeout(api, options, locked_ticket_depot):
+    options(LOCK_TIMEOUT_MS=500, STATEMENT_TIMEOUT_MS=2000)
+
+    started = time.monotonic()
+    response = api.get(LIVE, {"at": NOW.isoformat()})
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30"
+    assert 0.5 <= elapsed < 0.5 + MARGIN
+
+
+def test_a_locked_table_serves_the_last_good_figures(api, options):
+    _needs_postgresql()
+    build_worked_example()
+    options(CACHE_TIMEOUT=0, LOCK_TIMEOUT_MS=500)
+    good = api.get(LIVE, {"at": NOW.isoformat()}).json()
+
+    with psycopg.connect(_conninfo()) as locker:
+        locker.execute("LOCK TABLE ticket_depot IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        stale = api.get(LIVE, {"at": NOW.isoformat()})
+        elapsed = time.monotonic() - started
+        locker.rollback()
+    fresh = api.get(LIVE, {"at": NOW.isoformat()})
+
+    assert stale.status_code == 200
+    assert stale.json() == {**good, "stale": True}
+    assert elapsed < 0.5 + MARGIN
+    assert fresh.json() == {**good, "stale": False, "generated_at": fresh.json()["generated_at"]}
+
+
+def test_the_statement_timeout_cancels_a_query_that_waits_too_long(
+    api, options, locked_ticket_depot
+):
+    # A lock timeout longer than the statement timeout: the statement timeout fires first.
+    options(LOCK_TIMEOUT_MS=10_000, STATEMENT_TIMEOUT_MS=300)
+
+    started = time.monotonic()
+    response = api.get(LIVE)
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 503
+    assert 0.3 <= elapsed < 0.3 + MARGIN
+
+
+def test_the_admin_page_under_a_lock_says_unavailable_quickly(
+    client, manager, options, locked_ticket_depot
+):
+    options(LOCK_TIMEOUT_MS=500)
+    client.force_login(manager)
+
+    started = time.monotonic()
+    response = client.get(FRAGMENT)
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 503
+    assert elapsed < 0.5 + MARGIN
+
+
+def test_the_admin_page_under_a_lock_on_sites_still_opens_quickly(client, manager, options):
+    """The site selector reads ``sites`` under the same limits as the figures."""
+    _needs_postgresql()
+    options(LOCK_TIMEOUT_MS=300, CACHE_TIMEOUT=0)
+    client.force_login(manager)
+
+    with psycopg.connect(_conninfo(application_name="rs-test-locker")) as locker:
+        locker.execute("LOCK TABLE sites IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        response = client.get(PAGE)
+        elapsed = time.monotonic() - started
+        locker.rollback()
+
+    # Each read that touches sites gives up after 0.3 s; the page still answers, without sites.
+    assert response.status_code == 200
+    assert list(response.context["sites"]) == []
+    assert elapsed < 2 * 0.3 + MARGIN
+
+
+def test_the_lock_and_the_limits_end_with_the_computation(api, options):
+    """After a computation the connection is back to read-write, without limits."""
+    _needs_postgresql()
+    options(STATEMENT_TIMEOUT_MS=1234)
+    assert api.get(LIVE).status_code == 200
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        (timeout,) = cursor.fetchone()
+        cursor.execute("SHOW transaction_read_only")
+        (read_only,) = cursor.fetchone()
+    assert (timeout, read_only) == ("0", "off")
+
+
+# --- The database unreachable, gone, back: gunicorn with a cut-able relay -----------------------
+
+
+class TcpRelay:
+    """A TCP relay on loopback to the PostgreSQL server, which the test can cut and restore.
+
+    Cut, it closes every relayed connection (the app's connections break as when a server
+    restarts) and stops listening (new connections are refused); restored, it listens again on
+    the same port.
+    """
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self._listener: socket.socket | None = None
+        self._sockets: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def restore(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(16)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            # Closing alone would leave it listening while the accept thread blocks on it.
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
+        with self._lock:
+            sockets, self._sockets = self._sockets, set()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # cut
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._sockets |= {client, upstream}
+            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
+
+    def _pipe(self, client: socket.socket, upstream: socket.socket) -> None:
+        selector = selectors.DefaultSelector()
+        try:
+            selector.register(client, selectors.EVENT_READ, upstream)
+            selector.register(upstream, selectors.EVENT_READ, client)
+            while True:
+                for key, _ in selector.select(timeout=1):
+                    data = key.fileobj.recv(65536)
+                    if not data:
+                        return
+                    key.data.sendall(data)
+        except (OSError, ValueError):
+            return
+        finally:
+            selector.close()
+            for sock in (client, upstream):
+                sock.close()
+
+
+class Gunicorn:
+    def __init__(self, process: subprocess.Popen, log: Path) -> None:
+        self.process = process
+        self.log = log
+        self.url = ""
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, pattern: str) -> str:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            found = re.search(pattern, self.log_text())
+            if found:
+                return found.group(1)
+            if self.process.poll() is not None:
+                pytest.fail(f"gunicorn exited ({self.process.returncode}):\n{self.log_text()}")
+            time.sleep(0.1)
+        pytest.fail(f"gunicorn never logged {pattern!r}:\n{self.log_text()}")
+
+    def get(self, path: str, token: str | None = None) -> tuple[int, dict | str]:
+        request = urllib.request.Request(self.url + path, headers={"Accept-Language": "en"})
+        if token:
+            request.add_header("Authorization", f"Token {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=20) as response:
+                return response.status, _json(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, _json(error.read())
+
+
+def _json(body: bytes) -> dict | str:
+    import json
+
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body.decode(errors="replace")
+
+
+@pytest.fixture
+def relay() -> Iterator[TcpRelay]:
+    _needs_postgresql()
+    settings = connections["default"].settings_dict
+    relay = TcpRelay((settings["HOST"] or "127.0.0.1", int(settings["PORT"] or 5432)))
+    yield relay
+    relay.cut()
+
+
+@pytest.fixture
+def server_through(relay, tmp_path) -> Iterator[Gunicorn]:
+    """gunicorn, one worker, reading the figures through the relay (still cut at start).
+
+    Django's own tables (users, tokens) stay on a direct connection, as the README advises
+    (figures on RECEPTION_STATS_DATABASE_URL): the fault hits the figures only.
+    """
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("DJANGO_", "PROMETHEUS_", "GUNICORN_", "METRICS_", "RECEPTION_"))
+    }
+    environment.update(
+        DJANGO_SETTINGS_MODULE="recyclic.settings",
+        SECRET_KEY="tests-only-faults",
+        DEBUG="false",
+        SECURE_SSL_REDIRECT="false",
+        ALLOWED_HOSTS="127.0.0.1",
+        DATABASE_URL=_database_url(),
+        RECEPTION_STATS_DATABASE_URL=_database_url(relay.port, application_name="rs-fault-kpi"),
+        CONN_MAX_AGE="60",
+        CACHE_URL="locmemcache://",
+        RECEPTION_STATS_CACHE_TIMEOUT="0",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
+        GUNICORN_BIND="127.0.0.1:0",
+        GUNICORN_WORKERS="1",
+        LOG_FORMAT="plain",
+    )
+    log = tmp_path / "gunicorn.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "recyclic.wsgi"],
+            cwd=ROOT,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Gunicorn(process, log)
+    try:
+        server.url = server.wait_for(r"Listening at: (http://127\.0\.0\.1:\d+)")
+        server.wait_for(r"Booting worker with pid: (\d+)")
+        yield server
+    finally:
+        stop_process_group(process)
+
+
+def _terminate_backends(application_name: str) -> int:
+    with psycopg.connect(_conninfo(), autocommit=True) as admin:
+        return admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = %s",
+            [application_name],
+        ).fetchone()[0]
+
+
+@pytest.mark.gunicorn
+def test_the_database_unreachable_gone_and_back_without_a_restart(
+    relay, server_through, staff_user
+):
+    build_worked_example()
+    token = Token.objects.create(user=staff_user).key
+    at = "?at=" + quote(NOW.isoformat())
+
+    # Unreachable from the start: 503 with Retry-After, and /healthz says error.
+    status, body = server_through.get(LIVE + at, token)
+    assert (status, body) == (
+        503,
+        {"detail": "The statistics are temporarily unavailable. Try again in a moment."},
+    )
+    assert server_through.get("/healthz")[0] == 503
+
+    # Back: the next request computes, without any restart.
+    relay.restore()
+    status, good = server_through.get(LIVE + at, token)
+    assert status == 200
+    assert (good["tickets_open"], good["weight_in"], good["stale"]) == (1, 19.5, False)
+    assert server_through.get("/healthz")[0] == 200
+
+    # Gone while running: connections reset, new ones refused. The last good figures, stale.
+    relay.cut()
+    status, stale = server_through.get(LIVE + at, token)
+    assert status == 200
+    assert stale == {**good, "stale": True}
+    assert server_through.get("/healthz")[0] == 503
+
+    # Back again: fresh figures.
+    relay.restore()
+    status, fresh = server_through.get(LIVE + at, token)
+    assert (status, fresh["stale"], fresh["tickets_open"]) == (200, False, 1)
+
+    # The backends killed under the app's persistent connection: Django's health check finds
+    # the dead connection before the query and opens a new one; the answer is fresh.
+    assert _terminate_backends("rs-fault-kpi") >= 1
+    status, after_kill = server_through.get(LIVE + at, token)
+    assert (status, after_kill["stale"], after_kill["tickets_open"]) == (200, False, 1)
+
+    log = server_through.log_text()
+    assert "Traceback" not in log
+    assert "serving the figures of" in log  # the stale answer was logged as a warning
+
+
+# --- The cache server gone while the app runs, then back --------------------------------------
+
+
+def _redis_listens() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", REDIS_PORT), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _redis_listens(), reason="no Redis server on 127.0.0.1:6379")
+def test_redis_gone_and_back_never_fails_a_request(api, settings, caplog):
+    redis_relay = TcpRelay(("127.0.0.1", REDIS_PORT))
+    redis_relay.restore()
+    settings.CACHES = {
+        "default": environ.Env.cache_url_config(f"redis://127.0.0.1:{redis_relay.port}/15")
+    }
+    from django.core.cache import caches
+
+    build_worked_example()
+    query = {"at": NOW.isoformat()}
+    try:
+        caches["default"].clear()
+        with caplog.at_level(logging.WARNING, logger="reception_stats"):
+            first = api.get(LIVE, query)
+            redis_relay.cut()
+            during = [api.get(LIVE, query) for _ in range(3)]
+            redis_relay.restore()
+            after = api.get(LIVE, query)
+        caches["default"].clear()
+    finally:
+        redis_relay.cut()
+
+    assert first.status_code == 200
+    assert [response.status_code for response in during] == [200] * 3
+    assert {response.json()["tickets_open"] for response in during} == {1}
+    assert after.status_code == 200
+    warnings = [r.getMessage() for r in caplog.records if r.name == "reception_stats.cache"]
+    assert warnings, "the cache outage was not logged"
+    assert all("unavailable" in message for message in warnings)
+
+
+# --- The command line: one exit code per failure ----------------------------------------------
+
+
+def _command(*args: str, **environment: str) -> subprocess.CompletedProcess:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("DJANGO_", "RECEPTION_STATS", "DATABASE_URL"))
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="recyclic.settings",
+        SECRET_KEY="tests-only-command",
+        LANGUAGE_CODE="en",
+        LOG_LEVEL="CRITICAL",
+        RECEPTION_STATS_LOG_LEVEL="CRITICAL",
+        METRICS_ENABLED="false",
+        **environment,
+    )
+    return subprocess.run(
+        [sys.executable, "manage.py", "reception_stats", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _one_line(result: subprocess.CompletedProcess) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_command_exit_codes_for_bad_input_and_an_unreachable_database(tmp_path):
+    bad = _command("--window", "week", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    unreachable = _command(DATABASE_URL="postgres://postgres@127.0.0.1:1/recyclic")
+
+    assert bad.returncode == EXIT_BAD_INPUT == 2
+    assert "window" in _one_line(bad)
+    assert unreachable.returncode == EXIT_DATABASE == 4
+    assert "127.0.0.1:1" in _one_line(unreachable)
+
+
+def test_command_exit_code_for_an_unknown_site(tmp_path):
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); "
+            "from reception_stats.schema import create_recyclic_tables; create_recyclic_tables()",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "recyclic.settings", "DATABASE_URL": url},
+        check=True,
+        capture_output=True,
+    )
+    site = "6f1c1f4e-5d55-4a57-9f3e-3c1e2c0d9a10"
+
+    result = _command("--site", site, DATABASE_URL=url)
+
+    assert result.returncode == EXIT_UNKNOWN_SITE == 3
+    assert site in _one_line(result)
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        (
+            {"RECEPTION_STATS_LOCK_TIMEOUT_MS": "400"},
+            "The query waited more than 400 ms for a lock on Recyclic's tables",
+        ),
+        (
+            {
+                "RECEPTION_STATS_LOCK_TIMEOUT_MS": "10000",
+                "RECEPTION_STATS_STATEMENT_TIMEOUT_MS": "300",
+            },
+            "The query took longer than 300 ms",
+        ),
+    ],
+)
+def test_command_exit_code_for_a_timeout(locked_ticket_depot, limits, message):
+    started = time.monotonic()
+    result = _command(DATABASE_URL=_database_url(), **limits)
+    elapsed = time.monotonic() - started
+
+    assert result.returncode == EXIT_TIMEOUT == 5
+    assert _one_line(result).startswith(f"CommandError: {message}")
+    assert elapsed < 20  # a Django start-up and the timeout, not a hang
