@@ -125,6 +125,7 @@ def start_gunicorn(url: str, port: int, args: argparse.Namespace, logs: Path):
         **os.environ,
         "DATABASE_URL": url,
         "DEBUG": "false",
+        "SECURE_SSL_REDIRECT": "false",  # plain http on loopback
         "SECRET_KEY": "bench-only-not-a-secret",
         "ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SETTINGS_MODULE": "recyclic.settings",

@@ -7,7 +7,7 @@ wherever it is typed.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django import forms
@@ -18,6 +18,9 @@ from django.utils.translation import gettext_lazy as _
 from .conf import app_settings
 from .kpis import WINDOW_24H, WINDOW_TODAY
 
+#: No figure exists before this; earlier moments are refused rather than computed.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 class InstantField(forms.Field):
     """An ISO 8601 instant; without an offset it is read in the configured time zone."""
@@ -25,6 +28,7 @@ class InstantField(forms.Field):
     default_error_messages = {
         "invalid": _("Enter a date and time in ISO 8601, for example 2026-03-10T15:00:00+01:00."),
         "future": _("This moment is in the future; figures exist only up to now."),
+        "past": _("This moment is too far in the past; give one after 1970-01-01."),
     }
 
     def to_python(self, value: Any) -> datetime | None:
@@ -47,6 +51,9 @@ class InstantField(forms.Field):
         super().validate(value)
         if value is not None and value > timezone.now():
             raise forms.ValidationError(self.error_messages["future"], code="future")
+        # Found by fuzzing: year 1 has no "24 hours before" and overflowed into a 500.
+        if value is not None and value < EARLIEST:
+            raise forms.ValidationError(self.error_messages["past"], code="past")
 
 
 class LiveStatsQueryForm(forms.Form):

@@ -30,6 +30,29 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
+# HTTPS and the browser protections `manage.py check --deploy` asks for, whenever DEBUG is off.
+# Behind a proxy that terminates TLS: SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https (only
+# if the proxy sets that header and overwrites the client's), or let the proxy redirect to https
+# and set SECURE_SSL_REDIRECT=false. /healthz and /metrics answer over plain http too, for the
+# container's healthcheck and Prometheus on the internal network.
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if env.str("SECURE_PROXY_SSL_HEADER", default=""):
+    SECURE_PROXY_SSL_HEADER = tuple(env.list("SECURE_PROXY_SSL_HEADER"))
+    if len(SECURE_PROXY_SSL_HEADER) != 2:
+        raise ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER is a header and its value, e.g. HTTP_X_FORWARDED_PROTO,https."
+        )
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -133,6 +156,9 @@ RECEPTION_STATS = {
     "CACHE_TIMEOUT": env.int("RECEPTION_STATS_CACHE_TIMEOUT", default=10),
     "STALE_MAX": env.int("RECEPTION_STATS_STALE_MAX", default=300),
     "THROTTLE_RATE": env.str("RECEPTION_STATS_THROTTLE_RATE", default="120/min"),
+    # PostgreSQL cancels a KPI query past this, or one waiting this long for a lock.
+    "STATEMENT_TIMEOUT_MS": env.int("RECEPTION_STATS_STATEMENT_TIMEOUT_MS", default=2000),
+    "LOCK_TIMEOUT_MS": env.int("RECEPTION_STATS_LOCK_TIMEOUT_MS", default=500),
 }
 if env.str("RECEPTION_STATS_TIME_ZONE", default=""):
     RECEPTION_STATS["TIME_ZONE"] = env.str("RECEPTION_STATS_TIME_ZONE")

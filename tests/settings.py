@@ -8,6 +8,10 @@ from recyclic.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+# DEBUG is off here as in production, but the test client speaks plain http: no redirect to
+# https (tests/test_access.py checks the production settings with `check --deploy`).
+SECURE_SSL_REDIRECT = False
+
 # The suite reads and writes "default" only; tests/test_replica.py builds its own second database.
 DATABASES.pop("reception_stats", None)  # noqa: F405
 RECEPTION_STATS["DATABASE"] = "default"  # noqa: F405

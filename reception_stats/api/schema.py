@@ -88,7 +88,8 @@ else:
                     "at",
                     OpenApiTypes.DATETIME,
                     description="Compute for this moment instead of now: ISO 8601, not in the "
-                    "future; without an offset it is read in the configured time zone.",
+                    "future nor before 1970-01-01; without an offset it is read in the configured "
+                    "time zone.",
                 ),
                 OpenApiParameter(
                     "Retry-After",
