@@ -21,7 +21,7 @@ from reception_stats import exporter
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: The variables the README's deployment section documents for the app container.
+#: The variables the README's configuration table documents for the app container.
 DOCUMENTED_APP_VARIABLES = {
     "DATABASE_URL",
     "CACHE_URL",
@@ -93,6 +93,11 @@ def test_the_app_environment_is_the_documented_one(compose):
     assert "@postgres:5432/" in environment["DATABASE_URL"]
     assert environment["SECRET_KEY"].startswith("${SECRET_KEY:?")
     assert "app" in environment["ALLOWED_HOSTS"] and "127.0.0.1" in environment["ALLOWED_HOSTS"]
+
+
+def test_every_variable_given_to_the_app_is_in_the_readme():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert {name for name in DOCUMENTED_APP_VARIABLES if f"`{name}`" not in readme} == set()
 
 
 def test_every_variable_given_to_the_app_is_read_by_it(compose):
