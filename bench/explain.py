@@ -49,7 +49,8 @@ def captured(call) -> list[str]:
 
     with CaptureQueriesContext(connections[app_settings.DATABASE]) as queries:
         call()
-    return [query["sql"] for query in queries]
+    # The SELECTs only: not the read-only transaction's BEGIN, SET and ROLLBACK.
+    return [query["sql"] for query in queries if query["sql"].lstrip().upper().startswith("SELECT")]
 
 
 def main(argv: list[str] | None = None) -> int:

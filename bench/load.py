@@ -251,7 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers.")
     parser.add_argument("--cache-url", help="CACHE_URL for gunicorn, e.g. redis://127.0.0.1:6379/9")
     parser.add_argument(
-        "--conn-max-age", type=int, help="CONN_MAX_AGE for gunicorn (default: the project's, 0)."
+        "--conn-max-age",
+        type=int,
+        help="CONN_MAX_AGE for gunicorn (default: the project's, 60 with DEBUG off).",
     )
     parser.add_argument("--sites", type=int, default=4)
     parser.add_argument(
@@ -284,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         screens=args.screens,
         workers=args.workers,
         cache=args.cache_url or "locmem (per process)",
-        conn_max_age=args.conn_max_age or 0,
+        conn_max_age=args.conn_max_age if args.conn_max_age is not None else "project default (60)",
         sales_scans_per_computation=per_computation,
         kpi_computations=round(scans / per_computation, 1) if per_computation else None,
         app_log_outcomes=app_outcomes(logs / "stderr.log"),

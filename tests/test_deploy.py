@@ -212,8 +212,14 @@ def test_promtool_accepts_the_rules():
 # --- .env with a byte-order mark --------------------------------------------------------------
 
 
-def load_settings(tmp_path: Path, env_bytes: bytes, encoding: str | None = None):
-    """Import a copy of recyclic/settings.py whose BASE_DIR is ``tmp_path``, beside that .env."""
+SHOWN = "[s.BASE_DIR.as_posix(), s.SECRET_KEY, s.LIVE_RECEPTION_STATS_ENABLED]"
+
+
+def load_settings(
+    tmp_path: Path, env_bytes: bytes, encoding: str | None = None, shown: str = SHOWN
+):
+    """Import a copy of recyclic/settings.py whose BASE_DIR is ``tmp_path``, beside that .env;
+    print ``shown`` (an expression of the settings module ``s``) as JSON."""
     package = tmp_path / "recyclic"
     package.mkdir()
     (package / "__init__.py").write_text("")
@@ -225,14 +231,12 @@ def load_settings(tmp_path: Path, env_bytes: bytes, encoding: str | None = None)
     environment = {
         name: value
         for name, value in os.environ.items()
-        if name not in {"SECRET_KEY", "DEBUG", "LIVE_RECEPTION_STATS_ENABLED", "LOG_FORMAT"}
+        if name
+        not in {"SECRET_KEY", "DEBUG", "LIVE_RECEPTION_STATS_ENABLED", "LOG_FORMAT", "CONN_MAX_AGE"}
         and not name.startswith("DJANGO_")
     }
     environment["PYTHONPATH"] = str(tmp_path)
-    script = (
-        "import json, recyclic.settings as s; "
-        "print(json.dumps([s.BASE_DIR.as_posix(), s.SECRET_KEY, s.LIVE_RECEPTION_STATS_ENABLED]))"
-    )
+    script = f"import json, recyclic.settings as s; print(json.dumps({shown}))"
     return subprocess.run(
         [sys.executable, "-c", script],
         cwd=tmp_path,
@@ -260,6 +264,21 @@ def test_without_utf_8_sig_the_first_variable_would_be_lost(tmp_path):
     done = load_settings(tmp_path, BOM_ENV.encode("utf-8"), encoding="utf-8")
     assert done.returncode != 0
     assert "SECRET_KEY is not set" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ("SECRET_KEY=k\n", 60),
+        ("SECRET_KEY=k\nDEBUG=true\n", 0),
+        ("SECRET_KEY=k\nCONN_MAX_AGE=5\n", 5),
+    ],
+)
+def test_connections_persist_in_production_not_under_runserver(tmp_path, env, expected):
+    shown = '[s.DATABASES["default"]["CONN_MAX_AGE"], s.DATABASES["default"]["CONN_HEALTH_CHECKS"]]'
+    done = load_settings(tmp_path, env.encode(), shown=shown)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [expected, True]
 
 
 # --- gunicorn.conf.py -------------------------------------------------------------------------
