@@ -42,6 +42,7 @@ def explain(sql: str) -> tuple[dict, str]:
 
 
 def captured(call) -> list[str]:
+    """The SELECTs ``call`` sends, as ``QUERIES_PER_COMPUTATION`` counts them."""
     from django.db import connections
     from django.test.utils import CaptureQueriesContext
 

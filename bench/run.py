@@ -33,6 +33,7 @@ from pathlib import Path
 
 from . import db
 from .data import History
+from .explain import captured
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_SIZES = (5_000, 50_000, 500_000, 1_000_000)
@@ -66,7 +67,6 @@ def timings(call: Callable[[], object], runs: int, budget: float) -> dict[str, f
 
 def measure(runs: int, budget: float, client, setup: str = "RESET random_page_cost"):
     from django.db import connections
-    from django.test.utils import CaptureQueriesContext
 
     from reception_stats.breakdowns import compute_breakdown
     from reception_stats.conf import app_settings
@@ -83,12 +83,8 @@ def measure(runs: int, budget: float, client, setup: str = "RESET random_page_co
         Site.objects.using(app_settings.DATABASE).order_by("name").values_list("id", flat=True)[0]
     )
     result["live_24h_site"] = timings(lambda: compute_live_stats(WINDOW_24H, site), runs, budget)
-    with CaptureQueriesContext(connections[app_settings.DATABASE]) as queries:
-        stats = compute_live_stats(WINDOW_24H)
-    # The SELECTs, as QUERIES_PER_COMPUTATION counts them: not the read-only transaction's
-    # BEGIN, SET and ROLLBACK, which Django logs too.
-    result["queries"] = sum(q["sql"].lstrip().upper().startswith("SELECT") for q in queries)
-    result["figures_24h"] = stats.as_json()
+    result["queries"] = len(captured(lambda: compute_live_stats(WINDOW_24H)))
+    result["figures_24h"] = compute_live_stats(WINDOW_24H).as_json()
     result["breakdown_24h"] = timings(lambda: compute_breakdown(WINDOW_24H), runs, budget)
     if client is not None:
         url = "/api/v1/reception/stats/live"

@@ -1,0 +1,30 @@
+"""The benchmark's tools still read what the service sends (they print numbers; no timing here)."""
+
+import pytest
+
+from bench.explain import captured, explain, seq_scans
+from reception_stats.breakdowns import QUERIES_PER_BREAKDOWN, compute_breakdown
+from reception_stats.kpis import QUERIES_PER_COMPUTATION, compute_live_stats
+from tests.recipes import NOW, build_worked_example
+
+pytestmark = pytest.mark.django_db
+
+
+def test_captured_keeps_the_selects_of_one_computation():
+    statements = captured(lambda: compute_live_stats("24h", now=NOW))
+    assert len(statements) == QUERIES_PER_COMPUTATION
+    assert all(sql.startswith("SELECT") for sql in statements)
+
+
+def test_every_captured_query_can_be_explained(on_postgresql):
+    if not on_postgresql:
+        pytest.skip("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) is PostgreSQL's")
+    build_worked_example()
+    statements = captured(lambda: compute_breakdown("24h", now=NOW))
+    assert len(statements) == QUERIES_PER_BREAKDOWN
+    for sql in statements:
+        plan, text = explain(sql)
+        assert plan["Execution Time"] >= 0
+        assert "Execution Time" in text
+        # Sequential scans are listed by table, however deep in the plan.
+        assert all(" rows kept)" in scan for scan in seq_scans(plan["Plan"]))
