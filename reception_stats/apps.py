@@ -9,8 +9,14 @@ class ReceptionStatsConfig(AppConfig):
 
     def ready(self) -> None:
         from django.db.backends.signals import connection_created
+        from django.db.models.signals import pre_save
 
         from . import checks  # noqa: F401  (registers the system checks)
         from .aggregates import register_sqlite_functions
+        from .models import RECYCLIC_MODELS, refuse_raw_save
 
         connection_created.connect(register_sqlite_functions)
+        # Fixtures (`loaddata`) save through Model.save_base() directly, past save(): the
+        # signal stops them too.
+        for model in RECYCLIC_MODELS:
+            pre_save.connect(refuse_raw_save, sender=model, dispatch_uid=f"rs-refuse-{model}")

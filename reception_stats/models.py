@@ -428,6 +428,11 @@ class LiveStats(models.Model):
         verbose_name_plural = _("live reception statistics")
 
 
+def refuse_raw_save(sender: type, **kwargs) -> None:
+    """``pre_save`` receiver of the mapped models: also refuses saves that bypass ``save()``."""
+    refuse_write(sender, "save")
+
+
 RECYCLIC_MODELS = (
     Site,
     RecyclicUser,

@@ -31,15 +31,20 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
 # HTTPS and the browser protections `manage.py check --deploy` asks for, whenever DEBUG is off.
-# Behind a proxy that terminates TLS: SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https (only
-# if the proxy sets that header and overwrites the client's), or let the proxy redirect to https
-# and set SECURE_SSL_REDIRECT=false. /healthz and /metrics answer over plain http too, for the
-# container's healthcheck and Prometheus on the internal network.
+# Behind a proxy that terminates TLS, SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https is
+# required (and safe only if the proxy sets that header and overwrites the client's): without it
+# Django sees plain http, refuses the admin's login form (CSRF origin) and sends no HSTS.
+# /healthz and /metrics answer over plain http too, for the container's healthcheck and
+# Prometheus on the internal network. To try it over plain http, without TLS:
+# SECURE_SSL_REDIRECT=false, and from another machine than localhost also
+# SESSION_COOKIE_SECURE=false and CSRF_COOKIE_SECURE=false (check --deploy then warns).
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 if env.str("SECURE_PROXY_SSL_HEADER", default=""):
-    SECURE_PROXY_SSL_HEADER = tuple(env.list("SECURE_PROXY_SSL_HEADER"))
+    SECURE_PROXY_SSL_HEADER = tuple(
+        part.strip() for part in env.list("SECURE_PROXY_SSL_HEADER") if part.strip()
+    )
     if len(SECURE_PROXY_SSL_HEADER) != 2:
         raise ImproperlyConfigured(
             "SECURE_PROXY_SSL_HEADER is a header and its value, e.g. HTTP_X_FORWARDED_PROTO,https."
@@ -50,8 +55,8 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
+    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -281,3 +281,60 @@ def test_production_settings_redirect_to_https_except_probes():
         "31536000",
         "['^healthz$', '^metrics$']\n",
     ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "HTTP_X_FORWARDED_PROTO,https",
+        "HTTP_X_FORWARDED_PROTO, https",
+        " HTTP_X_FORWARDED_PROTO ,https ",
+    ],
+)
+def test_the_proxy_header_is_read_without_stray_spaces(value):
+    """A space after the comma would make every proxied https request redirect to itself."""
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(repr(s.SECURE_PROXY_SSL_HEADER))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=_production_environment(SECURE_PROXY_SSL_HEADER=value),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+
+    assert result.stdout.strip() == "('HTTP_X_FORWARDED_PROTO', 'https')"
+
+
+def test_behind_the_proxy_the_admin_login_is_https_and_accepted(client, settings, staff_user):
+    """With the proxy's header trusted, a login posted through the proxy passes the CSRF origin
+    check and gets HSTS; plain http is redirected."""
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_HSTS_SECONDS = 31_536_000
+    settings.ALLOWED_HOSTS = ["stats.ressourcerie.example"]
+    host = {"HTTP_HOST": "stats.ressourcerie.example"}
+    proxied = {**host, "HTTP_X_FORWARDED_PROTO": "https"}
+    csrf_client = Client(enforce_csrf_checks=True)
+
+    assert client.get("/admin/login/", **host).status_code == 301
+    form = csrf_client.get("/admin/login/", **proxied)
+    assert form.status_code == 200
+    assert "Strict-Transport-Security" in form.headers
+    response = csrf_client.post(
+        "/admin/login/",
+        {
+            "username": "gerante",
+            "password": "motdepasse-staff",
+            "csrfmiddlewaretoken": form.cookies["csrftoken"].value,
+            "next": "/admin/",
+        },
+        HTTP_ORIGIN="https://stats.ressourcerie.example",
+        **proxied,
+    )
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"

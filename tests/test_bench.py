@@ -1,9 +1,12 @@
 """The benchmark's tools still read what the service sends (they print numbers; no timing here)."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from bench.explain import captured, explain, seq_scans
 from reception_stats.breakdowns import QUERIES_PER_BREAKDOWN, compute_breakdown
+from reception_stats.db import is_transaction_control
 from reception_stats.kpis import QUERIES_PER_COMPUTATION, compute_live_stats
 from tests.recipes import NOW, build_worked_example
 
@@ -11,9 +14,14 @@ pytestmark = pytest.mark.django_db
 
 
 def test_captured_keeps_the_selects_of_one_computation():
-    statements = captured(lambda: compute_live_stats("24h", now=NOW))
+    with CaptureQueriesContext(connection) as everything:
+        statements = captured(lambda: compute_live_stats("24h", now=NOW))
     assert len(statements) == QUERIES_PER_COMPUTATION
-    assert all(sql.startswith("SELECT") for sql in statements)
+    # What it leaves out is the read-only transaction's own statements, and only those.
+    left_out = [query["sql"] for query in everything if query["sql"] not in statements]
+    assert all(is_transaction_control(sql) or sql in {"COMMIT", "ROLLBACK"} for sql in left_out)
+    if connection.vendor == "postgresql":
+        assert any(sql.startswith("SET TRANSACTION READ ONLY") for sql in left_out)
 
 
 def test_every_captured_query_can_be_explained(on_postgresql):

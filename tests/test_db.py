@@ -3,11 +3,14 @@
 import threading
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
 from django.db import DatabaseError, connection
+from django.db.models import Model
 from django.utils import timezone
 
 from reception_stats.db import (
@@ -126,6 +129,9 @@ def test_timeout_kind(error, kind):
 # --- The models refuse writes -----------------------------------------------------------------
 
 
+FIXTURE = Path(__file__).with_name("fixtures") / "injected_site.json"
+
+
 @pytest.fixture
 def rows():
     with allow_recyclic_writes():
@@ -151,6 +157,11 @@ WRITES = {
     "related update": lambda t: t.lignes.update(notes="x"),
     "related add": lambda t: t.poste.tickets.add(t),
     "category tree": lambda t: Category.objects.update(parent=None),
+    # Fixtures save through Model.save_base() directly, past save().
+    "raw save (loaddata)": lambda t: Model.save_base(
+        Site(id=uuid4(), name="Injected", is_active=True), raw=True
+    ),
+    "loaddata": lambda t: call_command("loaddata", FIXTURE, verbosity=0),
 }
 
 
