@@ -47,11 +47,12 @@ def captured(call) -> list[str]:
     from django.test.utils import CaptureQueriesContext
 
     from reception_stats.conf import app_settings
+    from reception_stats.db import is_transaction_control
 
     with CaptureQueriesContext(connections[app_settings.DATABASE]) as queries:
         call()
-    # The SELECTs only: not the read-only transaction's BEGIN, SET and ROLLBACK.
-    return [query["sql"] for query in queries if query["sql"].lstrip().upper().startswith("SELECT")]
+    # The queries only: not the read-only transaction's BEGIN, SET and ROLLBACK.
+    return [query["sql"] for query in queries if not is_transaction_control(query["sql"])]
 
 
 def main(argv: list[str] | None = None) -> int:

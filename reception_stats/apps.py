@@ -16,7 +16,7 @@ class ReceptionStatsConfig(AppConfig):
         from .models import RECYCLIC_MODELS, refuse_raw_save
 
         connection_created.connect(register_sqlite_functions)
-        # Fixtures (`loaddata`) save through Model.save_base() directly, past save(): the
-        # signal stops them too.
+        # The mapped models' saves are refused here rather than in save(): fixtures (`loaddata`)
+        # call Model.save_base() directly, past save(), and the signal stops them too.
         for model in RECYCLIC_MODELS:
             pre_save.connect(refuse_raw_save, sender=model, dispatch_uid=f"rs-refuse-{model}")

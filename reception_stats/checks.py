@@ -1,5 +1,9 @@
 """System checks: the database this app reads really holds Recyclic's tables, as the models expect.
 
+Also, without a database (E004): the time limits of the KPI queries are usable, so that a typo in
+``RECEPTION_STATS_STATEMENT_TIMEOUT_MS`` stops ``migrate`` and every management command with one
+clear line instead of failing each request.
+
 The models are unmanaged, so nothing else tells an operator that ``RECEPTION_STATS["DATABASE"]``
 points at the wrong database or at an older Recyclic: the KPIs would fail at the first request,
 or worse, read a column wrongly. These checks query the database, so Django runs them only when
@@ -15,12 +19,14 @@ from typing import Any
 from django.apps import AppConfig
 from django.core.checks import CheckMessage, Error, Tags, register
 from django.core.checks import Warning as CheckWarning
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
 from django.utils.translation import gettext_lazy as _
 
 from .conf import app_settings
+from .db import lock_timeout_ms, statement_timeout_ms
 from .models import RECYCLIC_MODELS
 
 # Column types each kind of field reads correctly, as PostgreSQL's information_schema names them.
@@ -78,6 +84,28 @@ class Column:
     type: str  # the name matched against POSTGRESQL_TYPES or INTROSPECTED_TYPES
     shown: str  # the name told to the operator (an enum's own name rather than USER-DEFINED)
     null: bool
+
+
+@register()
+def check_time_limits(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """E004: ``STATEMENT_TIMEOUT_MS`` and ``LOCK_TIMEOUT_MS`` are whole milliseconds in range."""
+    messages: list[CheckMessage] = []
+    for read in (statement_timeout_ms, lock_timeout_ms):
+        try:
+            read()
+        except ImproperlyConfigured as error:
+            messages.append(
+                Error(
+                    str(error),
+                    hint=_(
+                        "Set RECEPTION_STATS_STATEMENT_TIMEOUT_MS and "
+                        "RECEPTION_STATS_LOCK_TIMEOUT_MS to whole numbers of milliseconds, "
+                        "such as 2000 and 500, or leave them unset."
+                    ),
+                    id="reception_stats.E004",
+                )
+            )
+    return messages
 
 
 @register(Tags.database)

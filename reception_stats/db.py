@@ -38,14 +38,16 @@ _LIMITS_SQL = (
 )
 
 
-# What read_only() sends besides the queries themselves: the BEGIN of SQLite's transaction, the
-# SET of PostgreSQL's limits, and the savepoint it is when nested in a caller's transaction.
+# What read_only() sends besides the queries themselves: the BEGIN of its transaction, the SET
+# of PostgreSQL's limits, the savepoint it is when nested in a caller's transaction, and its
+# end (Django logs COMMIT and ROLLBACK too, though no cursor runs them).
 _TRANSACTION_CONTROL = (
     "BEGIN",
     "SET TRANSACTION READ ONLY;",
     "SAVEPOINT ",
     "RELEASE SAVEPOINT ",
-    "ROLLBACK TO SAVEPOINT ",
+    "ROLLBACK",
+    "COMMIT",
 )
 
 

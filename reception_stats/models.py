@@ -153,8 +153,10 @@ class RecyclicQuerySet(models.QuerySet):
 class RecyclicModel(models.Model):
     """A row of one of Recyclic's tables: this app reads it and never writes it.
 
-    ``save()`` and ``delete()`` (hence ``create``, ``get_or_create``, ``update_or_create``) and
-    the queryset's bulk writes raise :class:`~reception_stats.db.RecyclicReadOnlyError` outside
+    Every save (``save()``, ``create``, ``get_or_create``, ``update_or_create``, and fixtures,
+    which go past ``save()``) is stopped by :func:`refuse_raw_save`, a ``pre_save`` receiver the
+    app connects; ``delete()`` and the queryset's bulk writes raise here. All of them raise
+    :class:`~reception_stats.db.RecyclicReadOnlyError` outside
     :func:`~reception_stats.db.allow_recyclic_writes`. The base manager is the same guarded one,
     so that related managers (``ticket.lignes.add()``…) cannot write behind its back.
     """
@@ -164,10 +166,6 @@ class RecyclicModel(models.Model):
     class Meta:
         abstract = True
         base_manager_name = "objects"
-
-    def save(self, *args, **kwargs):
-        refuse_write(type(self), "save")
-        return super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
         refuse_write(type(self), "delete")
@@ -429,7 +427,7 @@ class LiveStats(models.Model):
 
 
 def refuse_raw_save(sender: type, **kwargs) -> None:
-    """``pre_save`` receiver of the mapped models: also refuses saves that bypass ``save()``."""
+    """``pre_save`` receiver of the mapped models: every save, ``loaddata``'s included."""
     refuse_write(sender, "save")
 
 

@@ -222,9 +222,7 @@ def other_statements(captured) -> list[str]:
     return [
         query["sql"]
         for query in captured.captured_queries
-        if query["sql"] not in selects
-        # COMMIT and ROLLBACK are logged by Django's transaction management, not run as queries.
-        and not (is_transaction_control(query["sql"]) or query["sql"] in ("COMMIT", "ROLLBACK"))
+        if query["sql"] not in selects and not is_transaction_control(query["sql"])
     ]
 
 

@@ -8,19 +8,18 @@ public would; the loopback and token cases of ``/metrics`` are in test_metrics.p
 """
 
 import ast
-import os
 import secrets
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
+from tests.processes import ROOT, environment_without, manage_py
+
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parent.parent
 OUTSIDE = "203.0.113.7"  # TEST-NET-3: not an allowed metrics address
 
 LIVE = "/api/v1/reception/stats/live"
@@ -209,12 +208,8 @@ def test_the_one_assembled_statement_takes_validated_integers_only(settings):
 
 
 def _production_environment(**extra: str) -> dict[str, str]:
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("DJANGO_", "SECURE_", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS"))
-    }
-    environment.update(
+    return environment_without(
+        ("DJANGO_", "SECURE_", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS"),
         DJANGO_SETTINGS_MODULE="recyclic.settings",
         SECRET_KEY=secrets.token_urlsafe(50),
         DEBUG="false",
@@ -222,17 +217,11 @@ def _production_environment(**extra: str) -> dict[str, str]:
         CSRF_TRUSTED_ORIGINS="https://stats.ressourcerie.example",
         **extra,
     )
-    return environment
 
 
 def _check_deploy(**extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=_production_environment(**extra),
-        capture_output=True,
-        text=True,
-        timeout=120,
+    return manage_py(
+        "check", "--deploy", "--fail-level", "WARNING", environment=_production_environment(**extra)
     )
 
 

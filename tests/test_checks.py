@@ -12,6 +12,7 @@ from django.db import connection
 from django.utils import translation
 
 from reception_stats.checks import check_recyclic_schema
+from tests.processes import environment_without, manage_py
 
 pytestmark = pytest.mark.django_db
 
@@ -144,3 +145,39 @@ def test_check_command_reports_an_unreachable_database(unreachable_database):
         call_command("check", databases=[unreachable_database])
     assert "reception_stats.E000" in str(raised.value)
     assert "Traceback" not in str(raised.value)
+
+
+# --- E004: the time limits, without a database ------------------------------------------------
+
+
+def test_the_default_time_limits_pass():
+    assert [m for m in run_checks() if m.id == "reception_stats.E004"] == []
+
+
+@pytest.mark.parametrize("value", [0, 600_001, "2s", None])
+def test_an_unusable_time_limit_is_an_error(options, value):
+    options(LOCK_TIMEOUT_MS=value)
+    (message,) = [m for m in run_checks() if m.id == "reception_stats.E004"]
+    assert (
+        'RECEPTION_STATS["LOCK_TIMEOUT_MS"] must be a whole number of milliseconds' in message.msg
+    )
+    assert repr(value) in message.msg
+    assert "RECEPTION_STATS_LOCK_TIMEOUT_MS" in str(message.hint)
+
+
+def test_the_command_stops_with_one_clear_message_not_a_traceback(tmp_path):
+    done = manage_py(
+        "reception_stats",
+        environment=environment_without(
+            ("DJANGO_", "RECEPTION_STATS", "DATABASE_URL"),
+            DJANGO_SETTINGS_MODULE="recyclic.settings",
+            SECRET_KEY="tests-only",
+            DATABASE_URL=f"sqlite:///{tmp_path / 'unused.sqlite3'}",
+            LANGUAGE_CODE="en",
+            RECEPTION_STATS_STATEMENT_TIMEOUT_MS="0",
+        ),
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "(reception_stats.E004)" in done.stderr
+    assert 'RECEPTION_STATS["STATEMENT_TIMEOUT_MS"]' in done.stderr

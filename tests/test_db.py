@@ -16,6 +16,7 @@ from django.utils import timezone
 from reception_stats.db import (
     RecyclicReadOnlyError,
     allow_recyclic_writes,
+    is_transaction_control,
     read_only,
     refuse_write,
     timeout_kind,
@@ -124,6 +125,24 @@ class _Error(Exception):
 )
 def test_timeout_kind(error, kind):
     assert timeout_kind(error) == kind
+
+
+@pytest.mark.parametrize(
+    ("sql", "control"),
+    [
+        ("BEGIN", True),
+        ("SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = 2000; SET LOCAL ...", True),
+        ('SAVEPOINT "s1_x1"', True),
+        ('RELEASE SAVEPOINT "s1_x1"', True),
+        ('ROLLBACK TO SAVEPOINT "s1_x1"', True),
+        ("ROLLBACK", True),
+        ("COMMIT", True),
+        ('SELECT COUNT("sales"."id") FROM "sales"', False),
+        ("SET statement_timeout = 0", False),  # not read_only()'s: counted like any statement
+    ],
+)
+def test_what_counts_as_the_transactions_own_statements(sql, control):
+    assert is_transaction_control(sql) is control
 
 
 # --- The models refuse writes -----------------------------------------------------------------

@@ -20,19 +20,16 @@ conftest.py empties Recyclic's tables after them.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
-import re
 import selectors
 import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote
 
 import environ
@@ -47,10 +44,16 @@ from reception_stats.management.commands.reception_stats import (
     EXIT_TIMEOUT,
     EXIT_UNKNOWN_SITE,
 )
-from tests.processes import stop_process_group
+from tests.processes import (
+    ROOT,
+    Gunicorn,
+    environment_without,
+    gunicorn,
+    manage_py,
+    postgres_url,
+)
 from tests.recipes import NOW, build_worked_example
 
-ROOT = Path(__file__).resolve().parent.parent
 LIVE = "/api/v1/reception/stats/live"
 FRAGMENT = "/admin/reception_stats/livestats/fragment/"
 PAGE = "/admin/reception_stats/livestats/"
@@ -80,15 +83,7 @@ def _conninfo(**overrides) -> str:
 
 
 def _database_url(port: int | None = None, **query: str) -> str:
-    settings = connections["default"].settings_dict
-    credentials = quote(settings["USER"] or "postgres", safe="")
-    if settings["PASSWORD"]:
-        credentials += ":" + quote(settings["PASSWORD"], safe="")
-    host = settings["HOST"] or "127.0.0.1"
-    url = f"postgres://{credentials}@{host}:{port or settings['PORT'] or 5432}/{settings['NAME']}"
-    if query:
-        url += "?" + "&".join(f"{key}={value}" for key, value in query.items())
-    return url
+    return postgres_url(connections["default"].settings_dict, port, **query)
 
 
 @pytest.fixture
@@ -272,44 +267,12 @@ class TcpRelay:
                 sock.close()
 
 
-class Gunicorn:
-    def __init__(self, process: subprocess.Popen, log: Path) -> None:
-        self.process = process
-        self.log = log
-        self.url = ""
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_for(self, pattern: str) -> str:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            found = re.search(pattern, self.log_text())
-            if found:
-                return found.group(1)
-            if self.process.poll() is not None:
-                pytest.fail(f"gunicorn exited ({self.process.returncode}):\n{self.log_text()}")
-            time.sleep(0.1)
-        pytest.fail(f"gunicorn never logged {pattern!r}:\n{self.log_text()}")
-
-    def get(self, path: str, token: str | None = None) -> tuple[int, dict | str]:
-        request = urllib.request.Request(self.url + path, headers={"Accept-Language": "en"})
-        if token:
-            request.add_header("Authorization", f"Token {token}")
-        try:
-            with urllib.request.urlopen(request, timeout=20) as response:
-                return response.status, _json(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, _json(error.read())
-
-
-def _json(body: bytes) -> dict | str:
-    import json
-
+def _get_json(server: Gunicorn, path: str, token: str | None = None) -> tuple[int, dict | str]:
+    status, body = server.get(path, token)
     try:
-        return json.loads(body)
+        return status, json.loads(body)
     except ValueError:
-        return body.decode(errors="replace")
+        return status, body
 
 
 @pytest.fixture
@@ -328,12 +291,8 @@ def server_through(relay, tmp_path) -> Iterator[Gunicorn]:
     Django's own tables (users, tokens) stay on a direct connection, as the README advises
     (figures on RECEPTION_STATS_DATABASE_URL): the fault hits the figures only.
     """
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("DJANGO_", "PROMETHEUS_", "GUNICORN_", "METRICS_", "RECEPTION_"))
-    }
-    environment.update(
+    environment = environment_without(
+        ("DJANGO_", "PROMETHEUS_", "GUNICORN_", "METRICS_", "RECEPTION_"),
         DJANGO_SETTINGS_MODULE="recyclic.settings",
         SECRET_KEY="tests-only-faults",
         DEBUG="false",
@@ -345,27 +304,10 @@ def server_through(relay, tmp_path) -> Iterator[Gunicorn]:
         CACHE_URL="locmemcache://",
         RECEPTION_STATS_CACHE_TIMEOUT="0",
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
-        GUNICORN_BIND="127.0.0.1:0",
-        GUNICORN_WORKERS="1",
         LOG_FORMAT="plain",
     )
-    log = tmp_path / "gunicorn.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "recyclic.wsgi"],
-            cwd=ROOT,
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = Gunicorn(process, log)
-    try:
-        server.url = server.wait_for(r"Listening at: (http://127\.0\.0\.1:\d+)")
-        server.wait_for(r"Booting worker with pid: (\d+)")
+    with gunicorn(environment, tmp_path, workers=1) as server:
         yield server
-    finally:
-        stop_process_group(process)
 
 
 def _terminate_backends(application_name: str) -> int:
@@ -386,7 +328,7 @@ def test_the_database_unreachable_gone_and_back_without_a_restart(
     at = "?at=" + quote(NOW.isoformat())
 
     # Unreachable from the start: 503 with Retry-After, and /healthz says error.
-    status, body = server_through.get(LIVE + at, token)
+    status, body = _get_json(server_through, LIVE + at, token)
     assert (status, body) == (
         503,
         {"detail": "The statistics are temporarily unavailable. Try again in a moment."},
@@ -395,27 +337,27 @@ def test_the_database_unreachable_gone_and_back_without_a_restart(
 
     # Back: the next request computes, without any restart.
     relay.restore()
-    status, good = server_through.get(LIVE + at, token)
+    status, good = _get_json(server_through, LIVE + at, token)
     assert status == 200
     assert (good["tickets_open"], good["weight_in"], good["stale"]) == (1, 19.5, False)
     assert server_through.get("/healthz")[0] == 200
 
     # Gone while running: connections reset, new ones refused. The last good figures, stale.
     relay.cut()
-    status, stale = server_through.get(LIVE + at, token)
+    status, stale = _get_json(server_through, LIVE + at, token)
     assert status == 200
     assert stale == {**good, "stale": True}
     assert server_through.get("/healthz")[0] == 503
 
     # Back again: fresh figures.
     relay.restore()
-    status, fresh = server_through.get(LIVE + at, token)
+    status, fresh = _get_json(server_through, LIVE + at, token)
     assert (status, fresh["stale"], fresh["tickets_open"]) == (200, False, 1)
 
     # The backends killed under the app's persistent connection: Django's health check finds
     # the dead connection before the query and opens a new one; the answer is fresh.
     assert _terminate_backends("rs-fault-kpi") >= 1
-    status, after_kill = server_through.get(LIVE + at, token)
+    status, after_kill = _get_json(server_through, LIVE + at, token)
     assert (status, after_kill["stale"], after_kill["tickets_open"]) == (200, False, 1)
 
     log = server_through.log_text()
@@ -470,27 +412,19 @@ def test_redis_gone_and_back_never_fails_a_request(api, settings, caplog):
 
 
 def _command(*args: str, **environment: str) -> subprocess.CompletedProcess:
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("DJANGO_", "RECEPTION_STATS", "DATABASE_URL"))
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="recyclic.settings",
-        SECRET_KEY="tests-only-command",
-        LANGUAGE_CODE="en",
-        LOG_LEVEL="CRITICAL",
-        RECEPTION_STATS_LOG_LEVEL="CRITICAL",
-        METRICS_ENABLED="false",
-        **environment,
-    )
-    return subprocess.run(
-        [sys.executable, "manage.py", "reception_stats", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    return manage_py(
+        "reception_stats",
+        *args,
+        environment=environment_without(
+            ("DJANGO_", "RECEPTION_STATS", "DATABASE_URL"),
+            DJANGO_SETTINGS_MODULE="recyclic.settings",
+            SECRET_KEY="tests-only-command",
+            LANGUAGE_CODE="en",
+            LOG_LEVEL="CRITICAL",
+            RECEPTION_STATS_LOG_LEVEL="CRITICAL",
+            METRICS_ENABLED="false",
+            **environment,
+        ),
     )
 
 

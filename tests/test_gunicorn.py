@@ -16,70 +16,37 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.db import connections
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.processes import stop_process_group
+from tests.processes import (
+    ROOT,
+    STARTUP_SECONDS,
+    Gunicorn,
+    environment_without,
+    gunicorn,
+    postgres_url,
+)
 
 # The workers read the suite's test database: the mark makes pytest-django create it even when
 # this module runs alone.
 pytestmark = [pytest.mark.gunicorn, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parent.parent
-STARTUP_SECONDS = 60
 REQUESTS_PER_BATCH = 40
 HEALTHZ_COUNTER = "django_http_requests_total_by_view_transport_method_total"
 
 
-class Server:
-    def __init__(self, process: subprocess.Popen, log: Path, access_log: Path, metrics: Path):
-        self.process = process
-        self.log = log
-        self.access_log = access_log
-        self.metrics_dir = metrics
-        self.url = ""
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_for(self, pattern: str, count: int = 1) -> list[str]:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while time.monotonic() < deadline:
-            found = re.findall(pattern, self.log_text())
-            if len(found) >= count:
-                return found
-            if self.process.poll() is not None:
-                pytest.fail(f"gunicorn exited ({self.process.returncode}):\n{self.log_text()}")
-            time.sleep(0.1)
-        pytest.fail(f"gunicorn never logged {pattern!r} {count} times:\n{self.log_text()}")
-
-    def get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=15) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
-
-
 def database_url(tmp_path: Path) -> str:
-    settings = connections["default"].settings_dict
-    if connections["default"].vendor == "postgresql":
+    default = connections["default"]
+    if default.vendor == "postgresql":
         # The suite's test database, which holds Recyclic's tables already.
-        credentials = quote(settings["USER"] or "", safe="")
-        if settings["PASSWORD"]:
-            credentials += ":" + quote(settings["PASSWORD"], safe="")
-        host = settings["HOST"] or "127.0.0.1"
-        port = settings["PORT"] or "5432"
-        return f"postgres://{credentials}@{host}:{port}/{settings['NAME']}"
+        return postgres_url(default.settings_dict)
     url = f"sqlite:///{tmp_path / 'gunicorn.sqlite3'}"
     prepare = (
         "import django; django.setup(); "
@@ -102,12 +69,8 @@ def database_url(tmp_path: Path) -> str:
 
 
 def server_environment(url: str, tmp_path: Path) -> dict[str, str]:
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("DJANGO_", "PROMETHEUS_", "GUNICORN_", "METRICS_", "LIVE_"))
-    }
-    environment.update(
+    return environment_without(
+        ("DJANGO_", "PROMETHEUS_", "GUNICORN_", "METRICS_", "LIVE_"),
         DJANGO_SETTINGS_MODULE="recyclic.settings",
         SECRET_KEY="tests-only-gunicorn",
         DEBUG="false",
@@ -116,37 +79,18 @@ def server_environment(url: str, tmp_path: Path) -> dict[str, str]:
         DATABASE_URL=url,
         CACHE_URL="locmemcache://",
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
-        GUNICORN_BIND="127.0.0.1:0",
-        GUNICORN_WORKERS="2",
         LOG_FORMAT="json",
         # Figures served from the cache log at DEBUG: show them, so every request has its line.
         RECEPTION_STATS_LOG_LEVEL="DEBUG",
     )
-    return environment
 
 
 @pytest.fixture
-def server(django_db_setup, django_db_blocker, tmp_path) -> Iterator[Server]:
+def server(django_db_setup, django_db_blocker, tmp_path) -> Iterator[Gunicorn]:
     with django_db_blocker.unblock():
         url = database_url(tmp_path)
-    log, access_log = tmp_path / "gunicorn.log", tmp_path / "access.log"
-    with log.open("wb") as stderr, access_log.open("wb") as stdout:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "recyclic.wsgi"],
-            cwd=ROOT,
-            env=server_environment(url, tmp_path),
-            stdout=stdout,
-            stderr=stderr,
-            start_new_session=True,
-        )
-    running = Server(process, log, access_log, tmp_path / "prometheus")
-    try:
-        (address,) = running.wait_for(r"Listening at: (http://127\.0\.0\.1:\d+)")
-        running.url = address
-        running.wait_for(r"Booting worker with pid: (\d+)", count=2)
+    with gunicorn(server_environment(url, tmp_path), tmp_path, workers=2) as running:
         yield running
-    finally:
-        stop_process_group(process)
 
 
 def healthz_counts_by_worker(directory: Path) -> dict[int, float]:
@@ -185,7 +129,8 @@ def live_stats_requests(samples, source: str) -> float:
     )
 
 
-def test_metrics_add_up_every_workers_requests(server):
+def test_metrics_add_up_every_workers_requests(server, tmp_path):
+    metrics_dir = tmp_path / "prometheus"
     scrapes = 0
     deadline = time.monotonic() + STARTUP_SECONDS
     while True:
@@ -208,9 +153,9 @@ def test_metrics_add_up_every_workers_requests(server):
             )
             assert statuses == [200] * REQUESTS_PER_BATCH
             sent += REQUESTS_PER_BATCH
-            if len(healthz_counts_by_worker(server.metrics_dir)) >= 2:
+            if len(healthz_counts_by_worker(metrics_dir)) >= 2:
                 break
-    by_worker = healthz_counts_by_worker(server.metrics_dir)
+    by_worker = healthz_counts_by_worker(metrics_dir)
     assert len(by_worker) == 2, by_worker
     assert sum(by_worker.values()) == sent
 

@@ -2,11 +2,8 @@
 
 import json
 import logging
-import os
 import subprocess
-import sys
 from io import StringIO
-from pathlib import Path
 from uuid import uuid4
 
 import pytest
@@ -16,11 +13,11 @@ from pythonjsonlogger.json import JsonFormatter
 
 from reception_stats.kpis import compute_live_stats
 from reception_stats.metrics import observe
+from tests.processes import environment_without, manage_py
 from tests.recipes import make_site
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parent.parent
 FIELDS = {"event", "source", "window", "site", "outcome", "duration_ms", "query_count"}
 
 
@@ -93,25 +90,15 @@ def test_a_site_that_is_not_a_uuid_is_not_echoed(app_log):
 
 def run_command(tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
     """``manage.py reception_stats`` with the flag off, so that no table is needed."""
-    environment = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "recyclic.settings",
-        "SECRET_KEY": "tests-only",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}",
-        "LIVE_RECEPTION_STATS_ENABLED": "false",
+    environment = environment_without(
+        ("LOG_FORMAT", "RECEPTION_STATS_LOG_LEVEL"),
+        DJANGO_SETTINGS_MODULE="recyclic.settings",
+        SECRET_KEY="tests-only",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'unused.sqlite3'}",
+        LIVE_RECEPTION_STATS_ENABLED="false",
         **env,
-    }
-    for name in ("LOG_FORMAT", "RECEPTION_STATS_LOG_LEVEL"):
-        if name not in env:
-            environment.pop(name, None)
-    return subprocess.run(
-        [sys.executable, "manage.py", "reception_stats", *args],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
     )
+    return manage_py("reception_stats", *args, environment=environment)
 
 
 def test_json_logs_go_to_stderr_and_leave_the_commands_json_alone(tmp_path):

@@ -46,8 +46,8 @@ class Command(BaseCommand):
                 _("Unknown site %(site)s.") % {"site": error.site}, returncode=EXIT_UNKNOWN_SITE
             ) from None
         except DatabaseError as error:
-            if timeout_kind(error):
-                raise CommandError(_timeout_message(error), returncode=EXIT_TIMEOUT) from None
+            if kind := timeout_kind(error):
+                raise CommandError(_timeout_message(kind), returncode=EXIT_TIMEOUT) from None
             raise CommandError(_database_message(error), returncode=EXIT_DATABASE) from None
 
         if options["format"] == "json":
@@ -74,8 +74,8 @@ class Command(BaseCommand):
         return "\n".join(lines)
 
 
-def _timeout_message(error: DatabaseError) -> str:
-    if timeout_kind(error) == "lock":
+def _timeout_message(kind: str) -> str:
+    if kind == "lock":
         return _(
             "The query waited more than %(ms)d ms for a lock on Recyclic's tables and was "
             "cancelled (RECEPTION_STATS_LOCK_TIMEOUT_MS); try again in a moment."
