@@ -16,6 +16,7 @@ rows are. Everything is drawn from one seeded ``random.Random``, ids included.
 
 from __future__ import annotations
 
+import argparse
 import random
 import time
 from collections.abc import Iterator
@@ -62,6 +63,21 @@ PAYMENTS = ("CASH", "CASH", "CARD", "CARD", "CHECK", "FREE", "cash")
 LINES_PER_TICKET = (1, 2, 3, 3, 4, 4, 5, 5, 6, 7)  # mean 4
 SALES_PER_TICKET = (1, 2, 2, 3)  # mean 2
 ITEMS_PER_SALE = (1, 2, 2, 3)  # mean 2
+#: ``--sites``: one ressourcerie (its busy site alone) up to a network of ten.
+SITES_RANGE = range(1, 11)
+
+
+def site_count(text: str) -> int:
+    """``--sites`` of ``bench.run`` and ``bench.load``: a whole number from 1 to 10."""
+    try:
+        sites = int(text)
+    except ValueError:
+        sites = 0
+    if sites not in SITES_RANGE:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of sites from {SITES_RANGE[0]} to {SITES_RANGE[-1]}."
+        )
+    return sites
 
 
 def _ts(seconds: float) -> str:

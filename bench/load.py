@@ -39,7 +39,7 @@ import aiohttp
 import psycopg
 
 from . import db
-from .data import History
+from .data import History, site_count
 from .run import RESULTS, progress
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="CONN_MAX_AGE for gunicorn (default: the project's, 60 with DEBUG off).",
     )
-    parser.add_argument("--sites", type=int, default=4)
+    parser.add_argument("--sites", type=site_count, default=4, help="Number of sites, 1 to 10.")
     parser.add_argument(
         "--reuse", action="store_true", help="Keep the database and tokens of the last run."
     )

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import db
-from .data import History
+from .data import History, site_count
 from .explain import captured
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -153,7 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--budget", type=float, default=10.0, help="Seconds per measurement before stopping."
     )
-    parser.add_argument("--sites", type=int, default=4, help="Number of sites (2 to 10).")
+    parser.add_argument(
+        "--sites",
+        type=site_count,
+        default=4,
+        help="Number of sites, 1 to 10 (1: one ressourcerie, 300 tickets a day).",
+    )
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args(argv)
     sizes = sorted({int(size.replace("_", "")) for size in args.sizes.split(",")})

@@ -1,10 +1,14 @@
 """The benchmark's tools still read what the service sends (they print numbers; no timing here)."""
 
+import argparse
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from bench.data import History, site_count
 from bench.explain import captured, explain, seq_scans
+from bench.run import main as run_main
 from reception_stats.breakdowns import QUERIES_PER_BREAKDOWN, compute_breakdown
 from reception_stats.db import is_transaction_control
 from reception_stats.kpis import QUERIES_PER_COMPUTATION, compute_live_stats
@@ -36,3 +40,29 @@ def test_every_captured_query_can_be_explained(on_postgresql):
         assert "Execution Time" in text
         # Sequential scans are listed by table, however deep in the plan.
         assert all(" rows kept)" in scan for scan in seq_scans(plan["Plan"]))
+
+
+@pytest.mark.parametrize("text", ["1", "4", "10"])
+def test_sites_from_one_ressourcerie_to_ten(text):
+    assert site_count(text) == int(text)
+
+
+@pytest.mark.parametrize("text", ["0", "11", "-2", "four", ""])
+def test_sites_out_of_range_are_refused_with_the_range(text, capsys):
+    with pytest.raises(argparse.ArgumentTypeError, match="from 1 to 10"):
+        site_count(text)
+    # Both scripts say so on the command line, before touching any database.
+    with pytest.raises(SystemExit) as exit_:
+        run_main(["--sites", text])
+    assert exit_.value.code == 2
+    assert "from 1 to 10" in capsys.readouterr().err
+
+
+def test_one_site_is_one_ressourcerie_day():
+    history = History(NOW, sites=1)
+    rows = history.take(1_000)
+    assert len(history.sites) == 1
+    assert [line.split("\t")[1] for line in history.reference.tables["sites"]] == ["Ressourcerie 1"]
+    # The one site is the busy one: 300 tickets on each open day.
+    assert history.sites[0].daily_tickets == 300
+    assert rows.tickets >= 1_000
