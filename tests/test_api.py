@@ -7,7 +7,6 @@ refuses connections). The Redis tests use the server on 127.0.0.1:6379, database
 
 import json
 import logging
-import socket
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from uuid import uuid4
@@ -26,12 +25,12 @@ from rest_framework.test import APIClient
 from reception_stats.api.serializers import LiveStatsSerializer
 from reception_stats.models import RECYCLIC_MODELS
 from tests.recipes import NOW, build_worked_example, make_site
+from tests.services import REDIS_URL, redis_listens
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/reception/stats/live"
 RECYCLIC_TABLES = tuple(f'"{model._meta.db_table}"' for model in RECYCLIC_MODELS)
-REDIS_URL = "redis://127.0.0.1:6379/15"
 DEAD_REDIS_URL = "redis://127.0.0.1:1/0"
 
 WORKED_EXAMPLE_24H = {
@@ -76,14 +75,6 @@ def database_down(*, all_tables: bool = False):
 
     with connection.execute_wrapper(refuse):
         yield
-
-
-def redis_listens() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-    except OSError:
-        return False
-    return True
 
 
 # The figures

@@ -5,6 +5,7 @@ Queries are counted on the real database; a failing database is simulated with
 """
 
 import logging
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -12,15 +13,18 @@ from datetime import UTC, timedelta
 from decimal import Decimal
 from uuid import uuid4
 
+import environ
 import pytest
+from django.core.cache import caches
 from django.db import OperationalError, connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from reception_stats import cache as stats_cache
 from reception_stats.cache import cache_key, get_breakdown, get_live_stats
-from reception_stats.kpis import SiteNotFound
+from reception_stats.kpis import SiteNotFound, compute_live_stats
 from reception_stats.models import RECYCLIC_MODELS
 from tests.recipes import NOW, build_worked_example, make_poste, make_site, make_ticket
+from tests.services import REDIS_URL, redis_listens
 
 pytestmark = pytest.mark.django_db
 
@@ -219,3 +223,163 @@ def test_twenty_simultaneous_callers_cause_one_computation(transactional_db, mon
     assert {result.stats.generated_at for result in results} == {results[0].stats.generated_at}
     assert results[0].stats.tickets_open == 1
     assert stats_cache._locks._locks == {}
+
+
+# --- One computation across processes: the claim in the shared cache --------------------------
+
+
+@pytest.fixture(params=["locmem", "redis"])
+def shared_cache(request, settings):
+    """The default cache, as gunicorn's workers share it: Redis (real server), or in-process.
+
+    Another worker is played by the test itself, writing to the cache as that worker would.
+    """
+    if request.param == "redis":
+        if not redis_listens():
+            pytest.skip("no Redis server on 127.0.0.1:6379")
+        settings.CACHES = {"default": environ.Env.cache_url_config(REDIS_URL)}
+    cache = caches["default"]
+    cache.clear()
+    yield cache
+    cache.clear()
+
+
+def claim_of(key: str) -> str:
+    return f"{key}:computing"
+
+
+def later(seconds: float, action) -> threading.Thread:
+    thread = threading.Thread(target=lambda: (time.sleep(seconds), action()))
+    thread.start()
+    return thread
+
+
+def test_figures_another_process_computes_are_awaited_not_computed_again(shared_cache):
+    build_worked_example()
+    figures = compute_live_stats("24h", now=NOW)
+    key = cache_key("live", "24h", None, NOW)
+    assert shared_cache.add(claim_of(key), 4242, 30)  # another worker is computing
+
+    def the_other_worker_finishes():
+        shared_cache.set(key, figures, 10)
+        shared_cache.delete(claim_of(key))
+
+    finisher = later(0.3, the_other_worker_finishes)
+    started = time.monotonic()
+    with CaptureQueriesContext(connection) as captured:
+        result = get_live_stats("24h", at=NOW)
+    waited = time.monotonic() - started
+    finisher.join()
+
+    assert result.outcome == "cached"
+    assert result.stats == figures
+    assert recyclic_queries(captured) == []
+    assert 0.3 <= waited < 1.5
+
+
+def test_the_claim_is_taken_while_computing_and_given_back_after(shared_cache, monkeypatch):
+    build_worked_example()
+    key = cache_key("live", "24h", None, NOW)
+    claims_seen = []
+    real_compute = stats_cache.compute_live_stats
+
+    def watched_compute(*args, **kwargs):
+        claims_seen.append(shared_cache.get(claim_of(key)))
+        return real_compute(*args, **kwargs)
+
+    monkeypatch.setattr(stats_cache, "compute_live_stats", watched_compute)
+    assert get_live_stats("24h", at=NOW).outcome == "computed"
+
+    # This process's own token while it computed, given back afterwards.
+    assert len(claims_seen) == 1
+    assert re.fullmatch(r"[0-9a-f]{32}", claims_seen[0])
+    assert shared_cache.get(claim_of(key)) is None
+
+
+def test_the_figures_are_stored_before_the_claim_is_given_back(shared_cache, monkeypatch):
+    # Otherwise a process waiting for them would find neither figures nor claim, and compute.
+    build_worked_example()
+    key = cache_key("live", "24h", None, NOW)
+    stored_at_release = []
+    real_release = stats_cache._release
+
+    def watched_release(released_key, token):
+        stored_at_release.append((released_key, shared_cache.get(released_key) is not None))
+        real_release(released_key, token)
+
+    monkeypatch.setattr(stats_cache, "_release", watched_release)
+    assert get_live_stats("24h", at=NOW).outcome == "computed"
+    assert stored_at_release == [(key, True)]
+
+
+def test_another_process_claim_is_left_alone(shared_cache):
+    # A process that ran past its claim's lifetime must not delete the claim another one took.
+    key = cache_key("live", "24h", None, NOW)
+    shared_cache.set(claim_of(key), "the-next-process-token", 30)
+    stats_cache._release(key, "an-older-token")
+    assert shared_cache.get(claim_of(key)) == "the-next-process-token"
+
+
+@pytest.mark.parametrize("setting", ["cache off", "flag off"])
+def test_no_claim_without_the_cache_or_with_the_flag_off(shared_cache, options, settings, setting):
+    build_worked_example()
+    if setting == "cache off":
+        options(CACHE_TIMEOUT=0)
+    else:
+        settings.LIVE_RECEPTION_STATS_ENABLED = False
+    key = cache_key("live", "24h", None, NOW)
+    assert shared_cache.add(claim_of(key), "another-process", 30)
+
+    started = time.monotonic()
+    result = get_live_stats("24h", at=NOW)
+
+    assert result.outcome == ("computed" if setting == "cache off" else "disabled")
+    assert time.monotonic() - started < 0.5  # nobody waited for the other process's claim
+    assert shared_cache.get(claim_of(key)) == "another-process"
+
+
+def test_a_failed_computation_gives_the_claim_back(shared_cache):
+    key = cache_key("live", "24h", None, NOW)
+    with database_down(), pytest.raises(OperationalError):
+        get_live_stats("24h", at=NOW)
+    assert shared_cache.get(claim_of(key)) is None
+
+
+def test_a_process_that_ended_without_figures_hands_the_claim_over(shared_cache):
+    build_worked_example()
+    key = cache_key("live", "24h", None, NOW)
+    assert shared_cache.add(claim_of(key), 4242, 30)
+    # That worker's database failed: it gives the claim back, with no figures.
+    releaser = later(0.2, lambda: shared_cache.delete(claim_of(key)))
+    started = time.monotonic()
+    result = get_live_stats("24h", at=NOW)
+    waited = time.monotonic() - started
+    releaser.join()
+
+    assert result.outcome == "computed"
+    assert result.stats.tickets_open == 1
+    assert 0.2 <= waited < 1.5
+    assert shared_cache.get(claim_of(key)) is None
+
+
+def test_a_claim_held_too_long_delays_by_one_statement_timeout_at_most(
+    shared_cache, options, caplog
+):
+    # A worker that died or hangs while computing: its claim outlives any statement.
+    # Its lifetime, and the wait: 6 statements of 0.1 s, rounded up to Redis' whole second.
+    options(STATEMENT_TIMEOUT_MS=100)
+    assert stats_cache.claim_seconds() == 1
+    build_worked_example()
+    key = cache_key("live", "24h", None, NOW)
+    assert shared_cache.add(claim_of(key), 4242, 60)
+
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="reception_stats"):
+        result = get_live_stats("24h", at=NOW, source="admin")
+    waited = time.monotonic() - started
+
+    assert result.outcome == "computed"
+    assert 1.0 <= waited < 2.5
+    assert f"admin: other processes have been computing {key} for 1 s" in caplog.text
+    # The other worker's claim is left to expire: it is not this process's to give back.
+    assert shared_cache.get(claim_of(key)) == 4242

@@ -53,11 +53,11 @@ from tests.processes import (
     postgres_url,
 )
 from tests.recipes import NOW, build_worked_example
+from tests.services import REDIS_PORT, redis_listens
 
 LIVE = "/api/v1/reception/stats/live"
 FRAGMENT = "/admin/reception_stats/livestats/fragment/"
 PAGE = "/admin/reception_stats/livestats/"
-REDIS_PORT = 6379
 #: What a bounded request may take beyond its timeout: a request, a rollback, a busy machine.
 MARGIN = 3.0
 
@@ -368,15 +368,7 @@ def test_the_database_unreachable_gone_and_back_without_a_restart(
 # --- The cache server gone while the app runs, then back --------------------------------------
 
 
-def _redis_listens() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", REDIS_PORT), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _redis_listens(), reason="no Redis server on 127.0.0.1:6379")
+@pytest.mark.skipif(not redis_listens(), reason="no Redis server on 127.0.0.1:6379")
 def test_redis_gone_and_back_never_fails_a_request(api, settings, caplog):
     redis_relay = TcpRelay(("127.0.0.1", REDIS_PORT))
     redis_relay.restore()

@@ -19,11 +19,15 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import quote
 
+import psycopg
 import pytest
+import redis
 from django.db import connections
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
+from rest_framework.authtoken.models import Token
 
 from tests.processes import (
     ROOT,
@@ -33,6 +37,8 @@ from tests.processes import (
     gunicorn,
     postgres_url,
 )
+from tests.recipes import NOW, build_worked_example
+from tests.services import GUNICORN_REDIS_URL, redis_listens
 
 # The workers read the suite's test database: the mark makes pytest-django create it even when
 # this module runs alone.
@@ -197,3 +203,76 @@ def test_metrics_add_up_every_workers_requests(server, tmp_path):
     ]
     assert len(events) == 2 * scrapes
     assert {event["source"] for event in events} == {"metrics"}
+
+
+def wait_for_a_backend_blocked_by(locker: psycopg.Connection, admin: psycopg.Connection) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while not admin.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+        [locker.info.backend_pid],
+    ).fetchone()[0]:
+        assert time.monotonic() < deadline, "no computation ever waited for the lock"
+        time.sleep(0.02)
+
+
+@pytest.mark.skipif(not redis_listens(), reason="no Redis server on 127.0.0.1:6379")
+def test_workers_sharing_redis_compute_an_expired_figure_once(
+    django_db_setup, django_db_blocker, tmp_path, staff_user
+):
+    """Three workers, one Redis: the first to ask computes, the others wait for its figures.
+
+    ``ticket_depot`` is locked for a second by another transaction, so that the first
+    computation is still running when the other workers receive their requests; without the
+    claim in the shared cache each of them would compute too.
+    """
+    default = connections["default"]
+    if default.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL's LOCK TABLE to hold a computation")
+    build_worked_example()
+    token = Token.objects.create(user=staff_user).key
+    redis.Redis.from_url(GUNICORN_REDIS_URL).flushdb()
+    environment = {
+        **server_environment(postgres_url(default.settings_dict), tmp_path),
+        "CACHE_URL": GUNICORN_REDIS_URL,
+        # Long enough for the lock below: the computation waits for it instead of failing.
+        "RECEPTION_STATS_LOCK_TIMEOUT_MS": "5000",
+        "RECEPTION_STATS_STATEMENT_TIMEOUT_MS": "5000",
+    }
+    path = "/api/v1/reception/stats/live?at=" + quote(NOW.isoformat())
+    requests = 24
+    try:
+        with gunicorn(environment, tmp_path, workers=3) as server:
+            # Each worker loads Django on its first request: have all three loaded it first.
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                deadline = time.monotonic() + STARTUP_SECONDS
+                while len(healthz_counts_by_worker(tmp_path / "prometheus")) < 3:
+                    assert time.monotonic() < deadline, server.log_text()
+                    list(pool.map(lambda _: server.get("/healthz"), range(REQUESTS_PER_BATCH)))
+            url = postgres_url(default.settings_dict)
+            with psycopg.connect(url, autocommit=True) as admin, psycopg.connect(url) as locker:
+                locker.execute("LOCK TABLE ticket_depot IN ACCESS EXCLUSIVE MODE")
+                with ThreadPoolExecutor(max_workers=requests) as pool:
+                    answers = pool.map(lambda _: server.get(path, token), range(requests))
+                    # One worker's computation waits for the lock; the others receive requests
+                    # meanwhile.
+                    wait_for_a_backend_blocked_by(locker, admin)
+                    time.sleep(0.5)
+                    locker.rollback()
+                    answers = list(answers)
+            log = server.log_text()
+    finally:
+        redis.Redis.from_url(GUNICORN_REDIS_URL).flushdb()
+
+    assert [status for status, _ in answers] == [200] * requests, log
+    bodies = [json.loads(body) for _, body in answers]
+    assert {body["generated_at"] for body in bodies} == {bodies[0]["generated_at"]}
+    assert bodies[0]["tickets_open"] == 1
+    events = [
+        json.loads(line)
+        for line in log.splitlines()
+        if line.startswith("{") and '"reception_live_stats"' in line
+    ]
+    outcomes = sorted(event["outcome"] for event in events if event["source"] == "api")
+    assert outcomes == ["cached"] * (requests - 1) + ["computed"], log
+    # Other workers waited for the figures while the first computed them.
+    assert "computed by another process, after" in log
