@@ -3,6 +3,7 @@
 The API, the admin page and the metrics all call :func:`get_live_stats` (and the admin page
 :func:`get_breakdown`), never :func:`~reception_stats.kpis.compute_live_stats` itself, so that
 twenty wall screens polling every few seconds cost one computation per ``CACHE_TIMEOUT``.
+(``manage.py reception_stats`` calls the service directly: an operator wants figures of now.)
 
 - At most one computation per key runs at a time, across every process that shares the cache
   (gunicorn's workers with Redis): within a process the others wait on a lock; across processes
@@ -207,15 +208,15 @@ def _claim_or_wait(store: _Store, key: str, source: str) -> tuple[Any, str | Non
             )
             return None, None
         time.sleep(CLAIM_POLL_SECONDS)
-        found = store.get_many([key])
-        if key in found:
+        cached = store.get(key)
+        if cached is not None:
             logger.debug(
                 "%s: %s computed by another process, after %.0f ms of waiting.",
                 source,
                 key,
                 (time.monotonic() - started) * 1000,
             )
-            return found[key], None
+            return cached, None
     # The figures may have been stored, and their claim given back, just before this one.
     cached = store.get(key)
     if cached is not None:
@@ -278,9 +279,6 @@ class _Store:
 
     def set(self, key: str, value: Any, timeout: float) -> None:
         self._call("write", lambda cache: cache.set(key, value, timeout))
-
-    def get_many(self, keys: list[str]) -> dict[str, Any]:
-        return self._call("read", lambda cache: cache.get_many(keys)) or {}
 
     def add(self, key: str, value: Any, timeout: float) -> bool:
         """True when ``key`` was absent and is now set; True as well once the cache failed, so

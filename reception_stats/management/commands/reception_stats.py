@@ -1,4 +1,8 @@
-"""``manage.py reception_stats``: the live KPIs in a terminal, as a table or as JSON."""
+"""``manage.py reception_stats``: the live KPIs in a terminal, as a table or as JSON.
+
+It calls the service itself, not the cache of the screens: an operator asking from a terminal
+gets figures computed now, and a database failure as an exit code, never stale figures.
+"""
 
 import json
 
