@@ -32,6 +32,9 @@ workers = int(_os.environ.get("GUNICORN_WORKERS", "2"))
 timeout = int(_os.environ.get("GUNICORN_TIMEOUT", "30"))
 # The access log on stdout, the server's own log on stderr: what a container runtime collects.
 accesslog = "-"
+# Gunicorn's default (Apache's combined format) and, last, the microseconds the worker spent on the
+# request, from its first byte read to its last byte written: the server's own share of the latency.
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(D)s'
 errorlog = "-"
 # Gunicorn's control socket (gunicornc) defaults to one path per user, which several servers
 # would share: opt in with a path of this server's own.

@@ -98,10 +98,15 @@ def server_facts(url: str) -> dict[str, str]:
 
 
 def configure_django(url: str) -> None:
-    """Point the project's settings at the bench database, then set Django up."""
+    """Point the project's settings at the bench database, then set Django up.
+
+    As production runs it: ``DEBUG`` off (Django then keeps no query log and connections last
+    ``CONN_MAX_AGE``, 60 s), over plain http since the test client speaks no TLS.
+    """
     os.environ["DATABASE_URL"] = url
     os.environ["DJANGO_SETTINGS_MODULE"] = "recyclic.settings"
-    os.environ["DEBUG"] = "true"
+    os.environ["DEBUG"] = "false"
+    os.environ["SECURE_SSL_REDIRECT"] = "false"
     os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
     os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
     for name in ("RECEPTION_STATS_DATABASE_URL", "RECEPTION_STATS_DATABASE", "CACHE_URL"):

@@ -48,6 +48,18 @@ def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def latency(samples: list[float], prefix: str = "") -> dict[str, float | None]:
+    """Median, 95th percentile and maximum of ``samples`` milliseconds (None when empty)."""
+    ordered = sorted(samples)
+    if not ordered:
+        return {f"{prefix}median_ms": None, f"{prefix}p95_ms": None, f"{prefix}max_ms": None}
+    return {
+        f"{prefix}median_ms": round(statistics.median(ordered), 2),
+        f"{prefix}p95_ms": round(ordered[math.ceil(0.95 * len(ordered)) - 1], 2),
+        f"{prefix}max_ms": round(ordered[-1], 2),
+    }
+
+
 def timings(call: Callable[[], object], runs: int, budget: float) -> dict[str, float]:
     """Milliseconds of ``runs`` calls (fewer if ``budget`` seconds run out, never under 3)."""
     call()  # untimed: warms PostgreSQL's buffers and Django's lazy imports
@@ -57,12 +69,7 @@ def timings(call: Callable[[], object], runs: int, budget: float) -> dict[str, f
         started = time.perf_counter()
         call()
         samples.append((time.perf_counter() - started) * 1000)
-    ordered = sorted(samples)
-    return {
-        "median_ms": round(statistics.median(ordered), 2),
-        "p95_ms": round(ordered[math.ceil(0.95 * len(ordered)) - 1], 2),
-        "runs": len(ordered),
-    }
+    return {**latency(samples), "runs": len(samples)}
 
 
 def measure(runs: int, budget: float, client, setup: str = "RESET random_page_cost"):
@@ -75,7 +82,7 @@ def measure(runs: int, budget: float, client, setup: str = "RESET random_page_co
 
     result: dict[str, object] = {}
     with connections[app_settings.DATABASE].cursor() as cursor:
-        cursor.execute(setup)  # lasts until the endpoint's requests close the connection
+        cursor.execute(setup)  # for the session: the connection outlives requests (CONN_MAX_AGE)
     for window in (WINDOW_24H, WINDOW_TODAY):
         result[f"live_{window}"] = timings(lambda w=window: compute_live_stats(w), runs, budget)
     # The busiest site alone (300 tickets a day): what one ressourcerie's screen asks.

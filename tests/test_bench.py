@@ -8,6 +8,8 @@ from django.test.utils import CaptureQueriesContext
 
 from bench.data import History, site_count
 from bench.explain import captured, explain, seq_scans
+from bench.load import server_times
+from bench.run import latency
 from bench.run import main as run_main
 from reception_stats.breakdowns import QUERIES_PER_BREAKDOWN, compute_breakdown
 from reception_stats.db import is_transaction_control
@@ -66,3 +68,27 @@ def test_one_site_is_one_ressourcerie_day():
     # The one site is the busy one: 300 tickets on each open day.
     assert history.sites[0].daily_tickets == 300
     assert rows.tickets >= 1_000
+
+
+def test_the_load_test_reads_gunicorns_time_for_each_answered_request_for_figures(tmp_path):
+    log = tmp_path / "stdout.log"
+    log.write_text(
+        '127.0.0.1 - - [30/Nov/2026:20:57:20 +0100] "GET /api/v1/reception/stats/live HTTP/1.1" '
+        '401 58 "-" "Python/3.11 aiohttp/3.14.5" 1800\n'
+        '127.0.0.1 - - [30/Nov/2026:20:57:20 +0100] "GET /api/v1/reception/stats/live HTTP/1.1" '
+        '200 488 "-" "Python/3.11 aiohttp/3.14.5" 2345\n'
+        '127.0.0.1 - - [30/Nov/2026:20:57:21 +0100] "GET /api/v1/reception/stats/live?window=today '
+        'HTTP/1.1" 200 490 "-" "Python/3.11 aiohttp/3.14.5" 61250\n'
+        '127.0.0.1 - - [30/Nov/2026:20:57:21 +0100] "GET /api/v1/reception/stats/live/breakdown '
+        'HTTP/1.1" 200 900 "-" "curl/8" 5000\n'
+        '127.0.0.1 - - [30/Nov/2026:20:57:22 +0100] "GET /healthz HTTP/1.1" 200 2 "-" "curl" 900\n'
+        "[2026-11-30 20:57:19 +0100] [12856] [INFO] Starting gunicorn 27.0.1\n",
+        encoding="utf-8",
+    )
+    assert server_times(log) == [2.345, 61.25]
+    assert latency(server_times(log), prefix="server_") == {
+        "server_median_ms": 31.8,
+        "server_p95_ms": 61.25,
+        "server_max_ms": 61.25,
+    }
+    assert latency([]) == {"median_ms": None, "p95_ms": None, "max_ms": None}

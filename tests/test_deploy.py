@@ -306,6 +306,7 @@ def test_gunicorn_defaults_and_environment(gunicorn_conf):
     assert conf["workers"] == 2
     assert conf["bind"] == ["0.0.0.0:8000"]
     assert conf["accesslog"] == "-"
+    assert conf["access_log_format"].endswith('"%(a)s" %(D)s')  # combined, then microseconds
     assert conf["control_socket_disable"] is True
     conf = gunicorn_conf(GUNICORN_WORKERS="5", GUNICORN_BIND="127.0.0.1:9000")
     assert (conf["workers"], conf["bind"]) == (5, ["127.0.0.1:9000"])

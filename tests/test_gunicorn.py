@@ -194,6 +194,10 @@ def test_metrics_add_up_every_workers_requests(server, tmp_path):
     # One access line per request on stdout; the app's JSON lines and no traceback on stderr.
     access = server.access_log.read_text()
     assert access.count('"GET /healthz HTTP/1.1" 200') == sent
+    # Each ends with the microseconds the worker spent on it (bench.load reads them).
+    spent = re.findall(r'"GET /healthz HTTP/1\.1" 200 .* (\d+)$', access, re.MULTILINE)
+    assert len(spent) == sent
+    assert all(0 < int(microseconds) < 30_000_000 for microseconds in spent)
     log = server.log_text()
     assert "Traceback" not in log
     events = [
