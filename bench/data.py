@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -63,21 +63,26 @@ PAYMENTS = ("CASH", "CASH", "CARD", "CARD", "CHECK", "FREE", "cash")
 LINES_PER_TICKET = (1, 2, 3, 3, 4, 4, 5, 5, 6, 7)  # mean 4
 SALES_PER_TICKET = (1, 2, 2, 3)  # mean 2
 ITEMS_PER_SALE = (1, 2, 2, 3)  # mean 2
-#: ``--sites``: one ressourcerie (its busy site alone) up to a network of ten.
-SITES_RANGE = range(1, 11)
 
 
-def site_count(text: str) -> int:
-    """``--sites`` of ``bench.run`` and ``bench.load``: a whole number from 1 to 10."""
-    try:
-        sites = int(text)
-    except ValueError:
-        sites = 0
-    if sites not in SITES_RANGE:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a number of sites from {SITES_RANGE[0]} to {SITES_RANGE[-1]}."
-        )
-    return sites
+def whole_number(low: int, high: int, what: str) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number from ``low`` to ``high``, or the range in the error."""
+
+    def parse(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            number = low - 1
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what} from {low} to {high}.")
+        return number
+
+    return parse
+
+
+#: ``--sites`` of ``bench.run`` and ``bench.load``: one ressourcerie (its busy site alone) up to
+#: a network of ten.
+site_count = whole_number(1, 10, "a number of sites")
 
 
 def _ts(seconds: float) -> str:

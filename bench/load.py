@@ -40,7 +40,7 @@ import aiohttp
 import psycopg
 
 from . import db
-from .data import History, site_count
+from .data import History, site_count, whole_number
 from .run import RESULTS, latency, progress
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -195,7 +195,8 @@ def stop(process: subprocess.Popen) -> None:
 
 async def wait_ready(base: str, process: subprocess.Popen, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as session:
+    # Each look bounded too: a socket that accepts but never answers must not hang the run.
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {process.returncode}")
@@ -203,7 +204,7 @@ async def wait_ready(base: str, process: subprocess.Popen, timeout: float = 30) 
                 async with session.get(base + URL_PATH) as response:
                     if response.status in (200, 401, 403):
                         return
-            except aiohttp.ClientError:
+            except (TimeoutError, aiohttp.ClientError):
                 pass
             await asyncio.sleep(0.2)
     raise RuntimeError(f"gunicorn did not answer within {timeout:.0f} s")
@@ -258,7 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=1.0, help="Seconds between polls.")
     parser.add_argument("--duration", type=float, default=60.0, help="Seconds of load (max 600).")
     parser.add_argument(
-        "--workers", type=int, default=2, help="gunicorn workers (2, the project's default)."
+        "--workers",
+        type=whole_number(1, 64, "a number of gunicorn workers"),
+        default=2,
+        help="gunicorn workers, 1 to 64 (2, the project's default).",
     )
     parser.add_argument("--cache-url", help="CACHE_URL for gunicorn, e.g. redis://127.0.0.1:6379/9")
     parser.add_argument(
@@ -284,7 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     logs = Path(tempfile.mkdtemp(prefix="reception-stats-load-"))
     process = start_gunicorn(url, port, args, logs)
     try:
-        asyncio.run(wait_ready(base, process))
+        try:
+            asyncio.run(wait_ready(base, process))
+        except RuntimeError as error:
+            progress(f"{error}; its logs: {logs}")
+            return 2
         scans_before = sales_scans(url)
         progress(f"{args.screens} screens polling every {args.interval:g} s for {duration:g} s ...")
         result = asyncio.run(poll(base, tokens, args.interval, duration))

@@ -1,6 +1,11 @@
 """The benchmark's tools still read what the service sends (they print numbers; no timing here)."""
 
 import argparse
+import asyncio
+import socket
+import subprocess
+import sys
+import time
 
 import pytest
 from django.db import connection
@@ -8,7 +13,8 @@ from django.test.utils import CaptureQueriesContext
 
 from bench.data import History, site_count
 from bench.explain import captured, explain, seq_scans
-from bench.load import server_times
+from bench.load import main as load_main
+from bench.load import server_times, wait_ready
 from bench.run import latency
 from bench.run import main as run_main
 from reception_stats.breakdowns import QUERIES_PER_BREAKDOWN, compute_breakdown
@@ -92,3 +98,26 @@ def test_the_load_test_reads_gunicorns_time_for_each_answered_request_for_figure
         "server_max_ms": 61.25,
     }
     assert latency([]) == {"median_ms": None, "p95_ms": None, "max_ms": None}
+
+
+@pytest.mark.parametrize("text", ["0", "65", "two"])
+def test_the_load_test_refuses_a_number_of_workers_gunicorn_cannot_run(text, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        load_main(["--workers", text])
+    assert exit_.value.code == 2
+    assert "is not a number of gunicorn workers from 1 to 64" in capsys.readouterr().err
+
+
+def test_a_server_that_accepts_but_never_answers_is_reported_not_waited_for_forever():
+    # What gunicorn's master does with no worker: it listens, and nobody answers.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        base = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        started = time.monotonic()
+        try:
+            with pytest.raises(RuntimeError, match="gunicorn did not answer within 3 s"):
+                asyncio.run(wait_ready(base, process, timeout=3))
+        finally:
+            process.kill()
+            process.wait()
+    assert time.monotonic() - started < 8

@@ -362,9 +362,7 @@ def test_a_process_that_ended_without_figures_hands_the_claim_over(shared_cache)
     assert shared_cache.get(claim_of(key)) is None
 
 
-def test_a_claim_held_too_long_delays_by_one_statement_timeout_at_most(
-    shared_cache, options, caplog
-):
+def test_a_claim_held_too_long_delays_by_its_lifetime_at_most(shared_cache, options, caplog):
     # A worker that died or hangs while computing: its claim outlives any statement.
     # Its lifetime, and the wait: 6 statements of 0.1 s, rounded up to Redis' whole second.
     options(STATEMENT_TIMEOUT_MS=100)
