@@ -25,11 +25,22 @@ from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .aggregates import ExactSum
+from .aggregates import ExactSum, valid
 from .conf import app_settings, is_enabled
 from .db import read_only
-from .kpis import CENT, GRAM, WINDOW_24H, Period, check_site, period_for, sales_in, tickets_in
-from .models import Destination, LigneDepot, ReceptionStatus, SaleItem
+from .kpis import (
+    CENT,
+    GRAM,
+    WINDOW_24H,
+    Period,
+    check_site,
+    items_of,
+    period_for,
+    round_half_up,
+    sales_in,
+    tickets_in,
+)
+from .models import Destination, LigneDepot, ReceptionStatus
 
 #: SELECT queries one breakdown runs: reception lines (1), sales per hour (1), sale items per
 #: hour (1); plus 1 when a site is given. Like the figures, in one read-only transaction.
@@ -72,13 +83,17 @@ class Breakdown:
         def hour(bucket: HourBucket) -> dict[str, Any]:
             return {
                 "start": bucket.start.isoformat(),
-                "weight_in": float(bucket.weight_in.quantize(GRAM)),
-                "weight_out": float(bucket.weight_out.quantize(GRAM)),
-                "turnover_eur": float(bucket.turnover_eur.quantize(CENT)),
+                "weight_in": float(round_half_up(bucket.weight_in, GRAM)),
+                "weight_out": float(round_half_up(bucket.weight_out, GRAM)),
+                "turnover_eur": float(round_half_up(bucket.turnover_eur, CENT)),
             }
 
         def share(item: Share) -> dict[str, Any]:
-            return {"key": item.key, "label": str(item.label), "weight": float(item.weight)}
+            return {
+                "key": item.key,
+                "label": str(item.label),
+                "weight": float(round_half_up(item.weight, GRAM)),
+            }
 
         return {
             "window": self.window,
@@ -99,11 +114,15 @@ def compute_breakdown(
     site: UUID | str | None = None,
     now: datetime | None = None,
     top_categories: int = 8,
+    *,
+    check: bool = True,
 ) -> Breakdown:
     """Kilos and turnover per hour, kilos per category and per destination, for ``window``.
 
-    Runs :data:`QUERIES_PER_BREAKDOWN` SELECT queries (3), one more with a site, in one read-only,
-    time-bounded transaction (:func:`~reception_stats.db.read_only`); none with the flag off.
+    Runs :data:`QUERIES_PER_BREAKDOWN` SELECT queries (3), in one read-only, time-bounded
+    transaction (:func:`~reception_stats.db.read_only`); none with the flag off. With a site
+    it first checks that the site exists (one more), unless ``check`` is false because the
+    caller just did. Bad values (NaN, infinite, absurd) add nothing, as in the figures.
     """
     now = now or timezone.now()
     site = UUID(str(site)) if site is not None else None
@@ -117,7 +136,8 @@ def compute_breakdown(
     enabled = is_enabled()
     if enabled:
         with read_only(app_settings.DATABASE):
-            check_site(site)
+            if check:
+                check_site(site)
             for row in _line_rows(period, site):
                 weight = row["weight"] or Decimal(0)
                 hour = _bucket(row["hour"], hours)
@@ -128,13 +148,10 @@ def compute_breakdown(
                     categories[row["category__name"]] += weight
                 destinations[row["destination"]] = destinations.get(row["destination"], 0) + weight
             sales = sales_in(period, site)
-            for row in _per_hour(sales, "business_time", turnover=ExactSum("total_amount")):
+            for row in _per_hour(sales, "business_time", turnover=ExactSum(valid("total_amount"))):
                 turnover[_bucket(row["hour"], hours)] += row["turnover"] or Decimal(0)
-            items = SaleItem.objects.using(app_settings.DATABASE).filter(
-                sale__in=sales.values("id")
-            )
             sold = Coalesce("sale__sale_date", "sale__created_at")
-            for row in _per_hour(items, sold, weight=ExactSum("weight")):
+            for row in _per_hour(items_of(sales), sold, weight=ExactSum(valid("weight"))):
                 weight_out[_bucket(row["hour"], hours)] += row["weight"] or Decimal(0)
 
     tz = app_settings.time_zone
@@ -189,7 +206,7 @@ def _line_rows(period: Period, site: UUID | None):
         .filter(ticket__in=tickets_in(period, site).values("id"))
         .annotate(hour=TruncHour(business_time, tzinfo=UTC))
         .values("hour", "is_exit", "category__name", "destination")
-        .annotate(weight=ExactSum("poids_kg"))
+        .annotate(weight=ExactSum(valid("poids_kg")))
         .order_by()
     )
 

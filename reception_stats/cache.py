@@ -1,23 +1,27 @@
-"""The figures through a short cache: what every door calls instead of the service directly.
+"""The figures through a cache: what every door calls instead of the service directly.
 
-The API, the admin page and the metrics all call :func:`get_live_stats` (and the admin page
-:func:`get_breakdown`), never :func:`~reception_stats.kpis.compute_live_stats` itself, so that
-twenty wall screens polling every few seconds cost one computation per ``CACHE_TIMEOUT``.
-(``manage.py reception_stats`` calls the service directly: an operator wants figures of now.)
+One entry per question (:class:`~reception_stats.snapshot.Question`): the snapshot of its
+figures, breakdown and comparison, kept ``STALE_MAX`` seconds. Stale-while-revalidate:
 
-- At most one computation per key runs at a time, across every process that shares the cache
-  (gunicorn's workers with Redis): within a process the others wait on a lock; across processes
-  the first to ``cache.add`` the key's *claim* computes, the others poll the cache for its
-  result, for at most as long as a computation may last (its statements times the statement
-  timeout, 12 s by default), after which the claim has expired anyway. A process that fails to
-  compute gives the claim back and the next one waiting computes in its turn.
-- Each result is also kept ``STALE_MAX`` seconds under a second key, the "last good" copy, served
-  marked stale while the database fails. With no such copy the database error goes through, for
-  the door to answer "unavailable".
-- With the feature flag off nothing is cached, so that turning it back on is instant.
-- ``CACHE_TIMEOUT = 0`` turns the short cache off; the last good copy is still kept.
-- A cache that fails (Redis down) never breaks a door: the figures are computed without it and a
-  warning is logged.
+- an entry younger than ``CACHE_TIMEOUT`` is served as it is (``cached``);
+- once older, the first caller to win ``cache.add`` of the entry's *claim* (atomic on Redis,
+  so across gunicorn's workers too) computes it again, under the bounds of
+  :func:`~reception_stats.db.bounded`, while every other caller gets the existing entry at once;
+- if that computation fails (the database is down or frozen), the entry is marked failing and
+  served with ``stale: true`` to everyone, and the claim is kept ``CACHE_TIMEOUT`` seconds, so
+  that one caller, not all, tries the database again meanwhile;
+- with no entry at all (first request, or older than ``STALE_MAX``) the caller computes (the
+  other threads of its process asking the same wait for it), and a database failure goes
+  through for the door to answer 503.
+
+With the feature flag off nothing is cached, so that turning it back on is instant.
+``CACHE_TIMEOUT = 0`` computes on every request, still serving the entry while another request
+computes or when the database fails.
+
+A cache that fails (Redis down or stalled) never breaks a door: the figures are computed without
+it, a warning is logged, and the cache is left alone for ``UNRESPONSIVE_PAUSE_SECONDS`` in this
+process, so that a stalled Redis costs its socket timeout once, not on every call.
+``/metrics`` reads the entries with :func:`peek` and never computes.
 """
 
 from __future__ import annotations
@@ -28,41 +32,32 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 from django.core.cache import caches
 from django.db import DatabaseError
-from django.utils import timezone
 
-from .breakdowns import QUERIES_PER_BREAKDOWN, Breakdown, compute_breakdown
 from .conf import app_settings, is_enabled
-from .db import statement_timeout_ms
-from .kpis import QUERIES_PER_COMPUTATION, WINDOW_24H, LiveStats, compute_live_stats
-from .metrics import observe
+from .db import query_seconds
+from .kpis import WINDOW_24H
+from .metrics import CACHED, COMPUTED, DISABLED, STALE, observe
+from .snapshot import MAX_STATEMENTS, Question, Snapshot, compute_snapshot
 
 logger = logging.getLogger(__name__)
 
-COMPUTED = "computed"
-CACHED = "cached"
-STALE = "stale"
-DISABLED = "disabled"
-OUTCOMES = (COMPUTED, CACHED, STALE, DISABLED)
-
-#: Part of every key: bump it when the cached objects change shape, so that a deployment never
-#: reads what an older version stored.
-KEY_VERSION = 1
-
-T = TypeVar("T", LiveStats, Breakdown)
+#: The clock entries are dated with (wall-clock seconds, shared across processes through Redis).
+#: Tests replace it to age entries without sleeping.
+clock: Callable[[], float] = time.time
 
 
 @dataclass(frozen=True)
-class CachedStats(Generic[T]):
-    """Figures with where they came from: ``computed``, ``cached``, ``stale`` or ``disabled``."""
+class Served:
+    """A snapshot with where it came from: ``computed``, ``cached``, ``stale`` or ``disabled``."""
 
-    stats: T
+    snapshot: Snapshot
     outcome: str
 
     @property
@@ -71,236 +66,141 @@ class CachedStats(Generic[T]):
         return self.outcome == STALE
 
 
-def get_live_stats(
+@dataclass(frozen=True)
+class _Entry:
+    snapshot: Snapshot
+    #: ``clock()`` when computed.
+    computed_at: float
+    #: True once a computation meant to replace it failed: served as stale until one succeeds.
+    failing: bool = False
+
+
+def get_snapshot(
     window: str = WINDOW_24H,
     site: UUID | str | None = None,
     at: datetime | None = None,
     *,
+    compare: str | None = None,
     source: str = "api",
-) -> CachedStats[LiveStats]:
-    """The live KPIs of :func:`~reception_stats.kpis.compute_live_stats`, through the cache.
+) -> Served:
+    """The snapshot of one question, through the cache; every door asks this.
 
-    ``source`` names the door asking (``api``, ``admin``, ``metrics``) in the logs. Raises
-    :class:`~reception_stats.kpis.SiteNotFound` for an unknown site, and
-    :class:`~django.db.DatabaseError` when the database fails with no last good copy at most
-    ``STALE_MAX`` seconds old.
+    ``source`` names the door asking (``api``, ``admin``, ``screen``, ``recyclic``) in the
+    metrics and logs. Raises :class:`~reception_stats.kpis.SiteNotFound` for an unknown site, and
+    :class:`~django.db.DatabaseError` when the database fails with no entry at most ``STALE_MAX``
+    seconds old.
     """
-    with observe(source, window, site) as observation:
-        result = _through_cache("live", compute_live_stats, window, site, at, source)
-        observation.outcome = result.outcome
-        if result.stale:
+    question = Question(window, site, at, compare)
+    with observe(source, window, question.site) as observation:
+        served = _through_cache(question, source)
+        observation.outcome = served.outcome
+        if served.stale:
             observation.error_kind = "database"  # the failure behind the stale answer
-        return result
+        if served.outcome == COMPUTED:
+            observation.bad_values = served.snapshot.stats.bad_values
+        return served
 
 
-def get_breakdown(
-    window: str = WINDOW_24H,
-    site: UUID | str | None = None,
-    at: datetime | None = None,
-    *,
-    source: str = "admin",
-) -> CachedStats[Breakdown]:
-    """The per-hour, per-category and per-destination breakdown, through the cache likewise."""
-    return _through_cache("breakdown", compute_breakdown, window, site, at, source)
+def peek(window: str, site: UUID | None = None) -> Snapshot | None:
+    """The latest snapshot any door had computed for ``window`` now, or None; never computes."""
+    store = Store("metrics")
+    for compare in (None, "week"):
+        entry = store.get(Question(window, site, None, compare).key())
+        if entry is not None and clock() - entry.computed_at <= _stale_max():
+            return entry.snapshot
+    return None
 
 
-def cache_key(kind: str, window: str, site: UUID | str | None, at: datetime | None) -> str:
-    """One key per question: the same site or moment written differently is the same key."""
-    site_part = str(UUID(str(site))) if site is not None else "all"
-    at_part = at.astimezone(UTC).isoformat() if at is not None else "now"
-    return f"reception_stats:v{KEY_VERSION}:{kind}:{window}:{site_part}:{at_part}"
-
-
-def _through_cache(
-    kind: str,
-    compute: Callable[..., T],
-    window: str,
-    site: UUID | str | None,
-    at: datetime | None,
-    source: str,
-) -> CachedStats[T]:
+def _through_cache(question: Question, source: str) -> Served:
     if not is_enabled():
-        return CachedStats(compute(window, site, at), DISABLED)
+        return Served(compute_snapshot(question), DISABLED)
 
-    key = cache_key(kind, window, site, at)
-    timeout = float(app_settings.CACHE_TIMEOUT)
-    store = _Store(source)
-    cached = store.get(key) if timeout > 0 else None
-    if cached is not None:
-        return CachedStats(cached, CACHED)
-
-    with _locks.hold(key):
-        # Whoever held the lock before us has most likely just stored the figures.
-        cached = store.get(key) if timeout > 0 else None
-        if cached is not None:
-            return CachedStats(cached, CACHED)
-        claim = None
-        if timeout > 0:
-            # Another process may be computing them: wait for its figures, or claim the work.
-            cached, claim = _claim_or_wait(store, key, source)
-            if cached is not None:
-                return CachedStats(cached, CACHED)
-        try:
-            stats = compute(window, site, at)
-            if timeout > 0:
-                store.set(key, stats, timeout)
-            store.set(_last_good_key(key), stats, app_settings.STALE_MAX)
-        except DatabaseError as error:
-            last_good = store.get(_last_good_key(key))
-            if last_good is None or _age(last_good) > _stale_max():
-                raise
-            logger.warning(
-                "%s: the database failed (%s); serving the figures of %s.",
-                source,
-                type(error).__name__,
-                last_good.generated_at.isoformat(),
-            )
-            return CachedStats(last_good, STALE)
-        finally:
-            # Only once the figures are stored: a process waiting for them must find them.
-            if claim is not None:
-                _release(key, claim)
-        return CachedStats(stats, COMPUTED)
+    key = question.key()
+    store = Store(source)
+    entry = _servable(store.get(key))
+    if entry is None:
+        with _locks.hold(key):
+            # Another thread of this process may have just computed it.
+            entry = _servable(store.get(key))
+            if entry is None:
+                return _compute(question, store, key, None, None, source)
+    if _fresh(entry):
+        return Served(entry.snapshot, CACHED)
+    claim = uuid4().hex
+    if not store.add(_claim_key(key), claim, _seconds(MAX_STATEMENTS * query_seconds())):
+        # Another caller is computing it, or failed to moments ago: serve what there is.
+        return Served(entry.snapshot, STALE if entry.failing else CACHED)
+    return _compute(question, store, key, entry, claim, source)
 
 
-def _last_good_key(key: str) -> str:
-    return f"{key}:last-good"
+def _servable(entry: _Entry | None) -> _Entry | None:
+    """The entry, unless it is too old to be served even marked stale."""
+    if entry is None or clock() - entry.computed_at > _stale_max():
+        return None
+    return entry
+
+
+def _fresh(entry: _Entry) -> bool:
+    age = clock() - entry.computed_at
+    return not entry.failing and age < float(app_settings.CACHE_TIMEOUT)
+
+
+def _compute(
+    question: Question,
+    store: Store,
+    key: str,
+    entry: _Entry | None,
+    claim: str | None,
+    source: str,
+) -> Served:
+    """Compute ``question`` and store it; on a database failure serve ``entry`` as stale."""
+    try:
+        snapshot = compute_snapshot(question)
+    except DatabaseError as error:
+        if entry is None:
+            raise
+        store.set(key, replace(entry, failing=True), _remaining(entry))
+        _hold_or_release(store, key, claim)
+        logger.warning(
+            "%s: the database failed (%s); serving the figures of %s.",
+            source,
+            type(error).__name__,
+            entry.snapshot.generated_at.isoformat(),
+        )
+        return Served(entry.snapshot, STALE)
+    store.set(key, _Entry(snapshot, clock()), _seconds(_stale_max()))
+    if claim is not None:
+        store.delete(_claim_key(key))
+    return Served(snapshot, COMPUTED)
 
 
 def _claim_key(key: str) -> str:
     return f"{key}:computing"
 
 
-#: Seconds between two looks at the cache while another process computes (one takes 10 to 30 ms).
-CLAIM_POLL_SECONDS = 0.02
-#: Statements one computation runs at most (the figures' or a breakdown's queries, the site
-#: check, the read-only transaction's SET); PostgreSQL stops each at the statement timeout.
-MAX_STATEMENTS = max(QUERIES_PER_COMPUTATION, QUERIES_PER_BREAKDOWN) + 2
+def _hold_or_release(store: Store, key: str, claim: str | None) -> None:
+    """After a failed computation: keep the claim ``CACHE_TIMEOUT`` seconds, so that one caller
+    tries the database again then while the others are served at once; or give it back."""
+    if claim is None:
+        return
+    retry = float(app_settings.CACHE_TIMEOUT)
+    if retry > 0:
+        store.set(_claim_key(key), claim, _seconds(retry))
+    else:
+        store.delete(_claim_key(key))
 
 
-def claim_seconds() -> int:
-    """How long a claim lasts, and a process waits on it: the longest a computation may run,
-    in whole seconds (Redis keeps keys for whole seconds)."""
-    return max(1, math.ceil(MAX_STATEMENTS * statement_timeout_ms() / 1000))
+def _stale_max() -> float:
+    return float(app_settings.STALE_MAX)
 
 
-def _claim_or_wait(store: _Store, key: str, source: str) -> tuple[Any, str | None]:
-    """``(figures, None)`` once another process has stored them under ``key``; otherwise
-    ``(None, token)``: the caller computes them, then gives the claim back with
-    :func:`_release` (``token`` is None when it computes without the claim).
-
-    The claim is an entry the first process to ask adds (``cache.add``, atomic on Redis) with a
-    token of its own, for :func:`claim_seconds`. A process that ends without figures (the
-    database failed) gives it back, and the next one waiting takes it in turn; one that died
-    leaves it to expire, and the next one waiting takes it then.
-    """
-    claim = _claim_key(key)
-    token = uuid4().hex
-    lifetime = claim_seconds()
-    started = time.monotonic()
-    while not store.add(claim, token, lifetime):
-        if time.monotonic() - started >= lifetime:
-            logger.warning(
-                "%s: other processes have been computing %s for %d s; computing it here too.",
-                source,
-                key,
-                lifetime,
-            )
-            return None, None
-        time.sleep(CLAIM_POLL_SECONDS)
-        cached = store.get(key)
-        if cached is not None:
-            logger.debug(
-                "%s: %s computed by another process, after %.0f ms of waiting.",
-                source,
-                key,
-                (time.monotonic() - started) * 1000,
-            )
-            return cached, None
-    # The figures may have been stored, and their claim given back, just before this one.
-    cached = store.get(key)
-    if cached is not None:
-        _release(key, token)
-        return cached, None
-    waited = time.monotonic() - started
-    if waited >= CLAIM_POLL_SECONDS:
-        logger.info(
-            "%s: %s left without figures by another process after %.0f ms (its computation "
-            "failed, or the process died); computing it here.",
-            source,
-            key,
-            waited * 1000,
-        )
-    return None, token
+def _remaining(entry: _Entry) -> int:
+    return _seconds(_stale_max() - (clock() - entry.computed_at))
 
 
-def _release(key: str, token: str) -> None:
-    """Delete the claim if it is still ``token``'s, even after the call's store failed once: a
-    claim left behind would keep other processes waiting for figures nobody computes."""
-    claim = _claim_key(key)
-    try:
-        cache = caches[app_settings.CACHE]
-        # Not atomic, but the claim outlives any computation: another process can only hold it
-        # here if this one ran past claim_seconds(), and that one's claim then ends on its own.
-        if cache.get(claim) == token:
-            cache.delete(claim)
-    except Exception as error:
-        # The cache's failure was logged already, by the call that met it first.
-        logger.debug(
-            "Could not give back the claim on %s (%s: %s); it expires in %d s.",
-            key,
-            type(error).__name__,
-            error,
-            claim_seconds(),
-        )
-
-
-def _age(stats: LiveStats | Breakdown) -> timedelta:
-    return timezone.now() - stats.generated_at
-
-
-def _stale_max() -> timedelta:
-    return timedelta(seconds=float(app_settings.STALE_MAX))
-
-
-class _Store:
-    """The configured cache for one call; after its first failure it is left alone.
-
-    Any backend error counts (a Redis connection error, a memcached timeout, an entry an older
-    version pickled): the caller then computes without the cache, as if it were empty.
-    """
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.broken = False
-
-    def get(self, key: str) -> Any:
-        return self._call("read", lambda cache: cache.get(key))
-
-    def set(self, key: str, value: Any, timeout: float) -> None:
-        self._call("write", lambda cache: cache.set(key, value, timeout))
-
-    def add(self, key: str, value: Any, timeout: float) -> bool:
-        """True when ``key`` was absent and is now set; True as well once the cache failed, so
-        that the caller goes on as without a cache."""
-        return self._call("write", lambda cache: cache.add(key, value, timeout)) is not False
-
-    def _call(self, action: str, operation: Callable[[Any], Any]) -> Any:
-        if self.broken:
-            return None
-        try:
-            return operation(caches[app_settings.CACHE])
-        except Exception as error:
-            self.broken = True
-            logger.warning(
-                "%s: cache %r unavailable (%s: %s) on %s; computing the figures without it.",
-                self.source,
-                app_settings.CACHE,
-                type(error).__name__,
-                error,
-                action,
-            )
-            return None
+def _seconds(value: float) -> int:
+    # Whole seconds, at least one: Redis keeps keys for whole seconds, and 0 would mean "never".
+    return max(1, math.ceil(value))
 
 
 class _KeyLocks:
@@ -326,3 +226,66 @@ class _KeyLocks:
 
 
 _locks = _KeyLocks()
+
+
+# --- the cache itself, and what to do when it fails ----------------------------------------
+
+
+_paused_until = 0.0
+_pause_lock = threading.Lock()
+
+
+def cache_available() -> bool:
+    """False while the cache is left alone after a failure (this process)."""
+    return time.monotonic() >= _paused_until
+
+
+def pause_cache() -> None:
+    global _paused_until
+    with _pause_lock:
+        _paused_until = time.monotonic() + float(app_settings.UNRESPONSIVE_PAUSE_SECONDS)
+
+
+class Store:
+    """The app's cache (or ``alias``); while it fails, as if it were empty.
+
+    Any backend error counts (a Redis connection error or timeout, an entry an older version
+    pickled): the caller then computes without the cache.
+    """
+
+    def __init__(self, source: str, alias: str | None = None) -> None:
+        self.source = source
+        self.alias = alias
+
+    def get(self, key: str) -> Any:
+        return self._call("read", lambda cache: cache.get(key))
+
+    def set(self, key: str, value: Any, timeout: int) -> None:
+        self._call("write", lambda cache: cache.set(key, value, timeout))
+
+    def delete(self, key: str) -> None:
+        self._call("write", lambda cache: cache.delete(key))
+
+    def add(self, key: str, value: Any, timeout: int) -> bool:
+        """True when ``key`` was absent and is now set; True as well when the cache fails, so
+        that the caller goes on as without a cache."""
+        return self._call("write", lambda cache: cache.add(key, value, timeout)) is not False
+
+    def _call(self, action: str, operation: Callable[[Any], Any]) -> Any:
+        if not cache_available():
+            return None
+        alias = self.alias or app_settings.CACHE
+        try:
+            return operation(caches[alias])
+        except Exception as error:
+            pause_cache()
+            logger.warning(
+                "%s: cache %r unavailable (%s: %s) on %s; going on without it for %s s.",
+                self.source,
+                alias,
+                type(error).__name__,
+                error,
+                action,
+                app_settings.UNRESPONSIVE_PAUSE_SECONDS,
+            )
+            return None

@@ -1,13 +1,23 @@
-"""System checks: the database this app reads really holds Recyclic's tables, as the models expect.
+"""System checks: the app is wired so that no door answers 500 or 404, and the database it
+reads holds Recyclic's tables as the models expect.
 
-Also, without a database (E004): the time limits of the KPI queries are usable, so that a typo in
-``RECEPTION_STATS_STATEMENT_TIMEOUT_MS`` stops ``migrate`` and every management command with one
-clear line instead of failing each request.
+Without a database:
 
-The models are unmanaged, so nothing else tells an operator that ``RECEPTION_STATS["DATABASE"]``
-points at the wrong database or at an older Recyclic: the KPIs would fail at the first request,
-or worse, read a column wrongly. These checks query the database, so Django runs them only when
-asked, with ``manage.py check --database default`` (and ``migrate``).
+- E004: the time limits of the KPI queries are usable, so that a typo in
+  ``RECEPTION_STATS_STATEMENT_TIMEOUT_MS`` stops every management command with one clear line.
+- E010-E011, W020-W023: what a host project needs for every door to work (Django REST
+  framework and its token app, the URLs, a bounded connection time).
+
+With a database (``manage.py check --database recyclic``), as warnings, never errors:
+``migrate`` runs these checks too, and Django's own tables must be creatable whatever state
+Recyclic's database is in. The problems are also on ``/healthz`` (``degraded``), on the admin
+page and in the command's exit code.
+
+- W010-W014, W001: the tables, columns and types the models read, in the KPI database. The
+  models are unmanaged, so nothing else tells an operator that the figures' database is the
+  wrong one or an older Recyclic. On PostgreSQL they read ``pg_catalog`` only, which takes no
+  lock on Recyclic's tables (a migration of Recyclic holding one cannot stall the check), in a
+  read-only transaction with the figures' time limits.
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ from django.db.models import Field, Model
 from django.utils.translation import gettext_lazy as _
 
 from .conf import app_settings
-from .db import lock_timeout_ms, statement_timeout_ms
+from .db import database_location, lock_timeout_ms, read_only, statement_timeout_ms
 from .models import RECYCLIC_MODELS
 
 # Column types each kind of field reads correctly, as PostgreSQL's information_schema names them.
@@ -60,23 +70,28 @@ INTROSPECTED_TYPES: dict[str, set[str]] = {
 
 NAIVE_TIMESTAMP = "timestamp without time zone"
 
-# Restricted to the schema of the table the search path finds, as the queries will.
-_POSTGRESQL_COLUMN_TYPES = """
-    SELECT column_name, data_type,
-           CASE WHEN data_type = 'USER-DEFINED' THEN udt_name ELSE data_type END
-    FROM information_schema.columns
-    WHERE table_name = %s
-      AND table_schema = (
-          SELECT n.nspname
-          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-          WHERE c.oid = to_regclass(quote_ident(%s))
-      )
+# Every column of the tables the search path finds under these names, from the catalog alone:
+# Django's introspection reads each table itself (for a cursor description), which waits behind
+# the lock a migration of Recyclic holds.
+_POSTGRESQL_COLUMNS = """
+    SELECT c.relname, a.attname,
+           CASE WHEN t.typtype = 'e' THEN 'USER-DEFINED' ELSE format_type(t.oid, NULL) END,
+           t.typname,
+           NOT a.attnotnull
+    FROM pg_catalog.pg_attribute a
+    JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+    JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+    WHERE c.oid = ANY (ARRAY(SELECT to_regclass(quote_ident(name)) FROM unnest(%s::text[]) name))
+      AND a.attnum > 0 AND NOT a.attisdropped
 """
 
 HINT_DATABASE = _(
-    'Point RECEPTION_STATS["DATABASE"] (DATABASE_URL in the bundled project) at a Recyclic '
-    "database, or upgrade Recyclic if this database predates its current schema."
+    'Point RECEPTION_STATS["DATABASE"] (RECYCLIC_DATABASE_URL in the bundled project) at a '
+    "Recyclic database, or upgrade Recyclic if this database predates its current schema."
 )
+
+#: The one check message that means "could not look", rather than "looked and found this".
+UNREACHABLE = "reception_stats.W014"
 
 
 @dataclass(frozen=True)
@@ -112,7 +127,7 @@ def check_time_limits(app_configs: Sequence[AppConfig] | None, **kwargs: Any) ->
 def check_recyclic_schema(
     app_configs: Sequence[AppConfig] | None, databases: Sequence[str] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    """E000-E003 and W001: the tables, columns and types the models read, in the KPI database."""
+    """W010-W014 and W001: the tables, columns and types the models read, in the KPI database."""
     alias = app_settings.DATABASE
     if not databases or alias not in databases:
         return []
@@ -120,40 +135,54 @@ def check_recyclic_schema(
         return []
     connection = connections[alias]
     try:
-        with connection.cursor() as cursor:
-            tables = {info.name for info in connection.introspection.get_table_list(cursor)}
-            messages: list[CheckMessage] = []
-            for model in RECYCLIC_MODELS:
-                table = model._meta.db_table
-                if table not in tables:
-                    messages.append(_missing_table(model, alias))
-                    continue
-                columns = _columns(connection, cursor, table)
-                for field in model._meta.concrete_fields:
-                    messages.extend(
-                        _check_column(connection, model, field, columns.get(field.column))
-                    )
-            return messages
-    except DatabaseError as exc:
+        with read_only(alias):
+            tables = _tables(connection)
+    except (DatabaseError, ImproperlyConfigured) as exc:
         # An outage must read as one line an operator can act on, not as a traceback.
         return [_unreachable(connection, exc)]
-
-
-def _columns(connection: BaseDatabaseWrapper, cursor: Any, table: str) -> dict[str, Column]:
-    description = connection.introspection.get_table_description(cursor, table)
-    if connection.vendor != "postgresql":
-        return {
-            info.name: Column(
-                _introspected_type(connection, info), str(info.type_code).lower(), info.null_ok
+    messages: list[CheckMessage] = []
+    for model in RECYCLIC_MODELS:
+        columns = tables.get(model._meta.db_table)
+        if columns is None:
+            messages.append(_missing_table(model, alias))
+            continue
+        for model_field in model._meta.concrete_fields:
+            messages.extend(
+                _check_column(connection, model, model_field, columns.get(model_field.column))
             )
-            for info in description
+    return messages
+
+
+def schema_problems(alias: str) -> list[str] | None:
+    """The schema check's messages as ``"id: message"``, or None if the database failed."""
+    messages = check_recyclic_schema(None, databases=[alias])
+    if any(message.id == UNREACHABLE for message in messages):
+        return None
+    return [f"{message.id}: {message.msg}" for message in messages]
+
+
+def _tables(connection: BaseDatabaseWrapper) -> dict[str, dict[str, Column]]:
+    """Every mapped table present, with its columns."""
+    names = [model._meta.db_table for model in RECYCLIC_MODELS]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(_POSTGRESQL_COLUMNS, [names])
+            tables: dict[str, dict[str, Column]] = {}
+            for table, column, data_type, type_name, null in cursor.fetchall():
+                shown = type_name if data_type == "USER-DEFINED" else data_type
+                tables.setdefault(table, {})[column] = Column(data_type, shown, null)
+            return tables
+        present = {info.name for info in connection.introspection.get_table_list(cursor)}
+        return {
+            name: {
+                info.name: Column(
+                    _introspected_type(connection, info), str(info.type_code).lower(), info.null_ok
+                )
+                for info in connection.introspection.get_table_description(cursor, name)
+            }
+            for name in names
+            if name in present
         }
-    cursor.execute(_POSTGRESQL_COLUMN_TYPES, [table, table])
-    types = {name: (data_type, shown) for name, data_type, shown in cursor.fetchall()}
-    return {
-        info.name: Column(*types.get(info.name, ("unknown", "unknown")), bool(info.null_ok))
-        for info in description
-    }
 
 
 def _introspected_type(connection: BaseDatabaseWrapper, info: Any) -> str:
@@ -170,13 +199,13 @@ def _check_column(
     name = f"{model._meta.db_table}.{field.column}"
     if column is None:
         return [
-            Error(
+            CheckWarning(
                 _("Column {column} is missing; the model {model} reads it.").format(
                     column=name, model=model.__name__
                 ),
                 hint=HINT_DATABASE,
                 obj=model,
-                id="reception_stats.E002",
+                id="reception_stats.W011",
             )
         ]
     kind = (field.target_field if field.is_relation else field).get_internal_type()
@@ -194,7 +223,7 @@ def _check_column(
         else:
             hint = HINT_DATABASE
         messages.append(
-            Error(
+            CheckWarning(
                 _("Column {column} has type {found}; {field} expects {expected}.").format(
                     column=name,
                     found=column.shown,
@@ -203,7 +232,7 @@ def _check_column(
                 ),
                 hint=hint,
                 obj=model,
-                id="reception_stats.E003",
+                id="reception_stats.W012",
             )
         )
     if column.null and not field.null:
@@ -224,29 +253,25 @@ def _check_column(
 
 
 def _missing_table(model: type[Model], alias: str) -> CheckMessage:
-    return Error(
+    return CheckWarning(
         _("Table {table} is missing from database '{alias}'; the model {model} reads it.").format(
             table=model._meta.db_table, alias=alias, model=model.__name__
         ),
         hint=HINT_DATABASE,
         obj=model,
-        id="reception_stats.E001",
+        id="reception_stats.W010",
     )
 
 
-def _unreachable(connection: BaseDatabaseWrapper, exc: DatabaseError) -> CheckMessage:
-    settings = connection.settings_dict
-    host = settings.get("HOST") or settings.get("NAME") or "localhost"
-    if settings.get("PORT"):
-        host = f"{host}:{settings['PORT']}"
+def _unreachable(connection: BaseDatabaseWrapper, exc: Exception) -> CheckMessage:
     reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return Error(
+    return CheckWarning(
         _(
             "Database '{alias}' on {host} cannot be reached to check Recyclic's tables: {reason}"
-        ).format(alias=connection.alias, host=host, reason=reason),
+        ).format(alias=connection.alias, host=database_location(connection), reason=reason),
         hint=_(
             "Start the database server, or fix the host, port, name, credentials or permissions "
-            'in DATABASE_URL / RECEPTION_STATS["DATABASE"].'
+            'in RECYCLIC_DATABASE_URL / RECEPTION_STATS["DATABASE"].'
         ),
-        id="reception_stats.E000",
+        id=UNREACHABLE,
     )

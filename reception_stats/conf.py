@@ -17,7 +17,7 @@ from django.core.signals import setting_changed
 DEFAULTS: dict[str, Any] = {
     # Time zone that cuts days for ``window=today`` and formats the period; None = TIME_ZONE.
     "TIME_ZONE": None,
-    # ``D`` of kpi-semantics.md: a ticket closed more than D after its poste opened is deferred.
+    # ``D`` of docs/figures.md: a ticket closed more than D after its poste opened is deferred.
     "DEFERRAL_THRESHOLD_HOURS": 24,
     # Database alias the KPI queries read (a read replica, for instance).
     "DATABASE": "default",
@@ -26,18 +26,29 @@ DEFAULTS: dict[str, Any] = {
     "STATEMENT_TIMEOUT_MS": 2000,
     # Milliseconds a KPI query may wait for a lock Recyclic holds (``SET LOCAL lock_timeout``).
     "LOCK_TIMEOUT_MS": 500,
+    # Seconds a database that left a statement or a connection unanswered (frozen server or
+    # network) is not asked again: meanwhile every door answers from the cache at once.
+    "UNRESPONSIVE_PAUSE_SECONDS": 5,
     # Seconds computed figures are reused, so that many screens polling cost one computation.
     "CACHE_TIMEOUT": 10,
     # Seconds the last good figures may still be served, marked stale, while the database fails.
     "STALE_MAX": 300,
+    # Seconds a lookup of a user or an API token is reused (and, while Django's database fails,
+    # up to STALE_MAX): see reception_stats.accounts.
+    "ACCOUNT_CHECK_SECONDS": 60,
     # Alias in CACHES of the cache that keeps the figures and the API's request counts.
     "CACHE": "default",
     # Requests per user the API accepts, in DRF's rate syntax; None turns throttling off.
     "THROTTLE_RATE": "120/min",
+    # Processes serving the app (gunicorn's workers): with a per-process cache each one allows
+    # THROTTLE_RATE / WORKERS, so that together they allow THROTTLE_RATE.
+    "WORKERS": 1,
     # Seconds a client is asked to wait (Retry-After) when the figures are unavailable.
     "RETRY_AFTER": 30,
     # Seconds between two refreshes of the admin page; never less than MIN_REFRESH_SECONDS.
     "REFRESH_SECONDS": 30,
+    # False turns /metrics off (404), e.g. where another exporter is used.
+    "METRICS": True,
     # Addresses or networks (CIDR) that may read /metrics and the details of /healthz.
     "METRICS_ALLOWED_IPS": ("127.0.0.1", "::1"),
     # Bearer token that grants the same access from anywhere; empty turns token access off.

@@ -8,7 +8,6 @@ no figure: it only lays out what the service returns.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,12 +15,16 @@ from django.db import DatabaseError
 from django.utils import timezone
 from django.utils.formats import time_format
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .breakdowns import Breakdown
-from .conf import app_settings
+from .cache import Store, get_snapshot
+from .conf import app_settings, is_enabled
+from .db import read_only
 from .formatting import FIGURES, format_figure, format_number
 from .forms import LiveStatsQueryForm
 from .kpis import LiveStats, SiteNotFound
+from .models import Site
 
 CHART_WIDTH = 720
 CHART_HEIGHT = 180
@@ -81,6 +84,29 @@ class Panel:
     updated_at: str = ""
 
     @property
+    def bad_values_note(self) -> str:
+        """ "3 valeurs ignorées": values Recyclic holds that the figures left out."""
+        count = self.stats.bad_value_count if self.stats else 0
+        if not count:
+            return ""
+        return ngettext("%(count)d value left out", "%(count)d values left out", count) % {
+            "count": count
+        }
+
+    @property
+    def bad_values_detail(self) -> str:
+        """Which columns, for the note's tooltip and for screen readers."""
+        if not self.stats or not self.stats.bad_values:
+            return ""
+        columns = ", ".join(
+            f"{column} ({count})" for column, count in sorted(self.stats.bad_values.items())
+        )
+        return _(
+            "NaN, infinite or absurd values (1e9 or more) in Recyclic, counted as empty: "
+            "%(columns)s. Mend them in Recyclic."
+        ) % {"columns": columns}
+
+    @property
     def window(self) -> str:
         """The window the controls show as chosen, even when the query was refused."""
         data = self.form.cleaned_data if self.form.is_bound and not self.form.errors else {}
@@ -113,7 +139,7 @@ def build_panel(query: Any, source: str = "admin") -> Panel:
         return Panel("invalid", 400, form, message=form.error_summary())
     window, site, at = (form.cleaned_data[key] for key in ("window", "site", "at"))
     try:
-        stats, breakdown, stale = _fetch(window, site, at, source)
+        served = get_snapshot(window, site, at, compare="week", source=source)
     except SiteNotFound as error:
         return Panel(
             "unknown_site", 404, form, message=_("Unknown site %(site)s.") % {"site": error.site}
@@ -125,6 +151,7 @@ def build_panel(query: Any, source: str = "admin") -> Panel:
             form,
             message=_("The statistics are temporarily unavailable. Try again in a moment."),
         )
+    stats, breakdown, stale = served.snapshot.stats, served.snapshot.breakdown, served.stale
     if not stats.enabled:
         return Panel(
             "disabled",
@@ -158,13 +185,27 @@ def build_panel(query: Any, source: str = "admin") -> Panel:
     return panel
 
 
-def _fetch(window: str, site, at: datetime | None, source: str):
-    """Figures and breakdown for the page, from the service through its short cache."""
-    from .cache import get_breakdown, get_live_stats
+#: Seconds the site selector's list is reused; while the database fails, up to STALE_MAX.
+SITES_SECONDS = 300
+SITES_KEY = "reception_stats:sites"
 
-    figures = get_live_stats(window, site, at, source=source)
-    breakdown = get_breakdown(window, site, at, source=source)
-    return figures.stats, breakdown.stats, figures.stale or breakdown.stale
+
+def site_choices() -> list[tuple[str, str]]:
+    """``(id, name)`` of every site, for the selector; empty when nothing can be read."""
+    if not is_enabled():
+        return []  # the flag off reads no Recyclic table, not even the sites
+    store = Store("admin")
+    cached = store.get(SITES_KEY)
+    if cached is not None and cached[1] > timezone.now().timestamp() - SITES_SECONDS:
+        return cached[0]
+    try:
+        with read_only(app_settings.DATABASE):
+            sites = Site.objects.using(app_settings.DATABASE).order_by("name")
+            choices = [(str(pk), name) for pk, name in sites.values_list("pk", "name")]
+    except DatabaseError:
+        return cached[0] if cached is not None else []
+    store.set(SITES_KEY, (choices, timezone.now().timestamp()), int(app_settings.STALE_MAX) + 1)
+    return choices
 
 
 def _hour_charts(breakdown: Breakdown) -> list[HourChart]:
@@ -205,7 +246,7 @@ def _hour_chart(title: str, hours, series: list[dict[str, Any]], kind: str) -> H
     for index, serie in enumerate(series):
         bars = []
         for position, (hour, value) in enumerate(zip(hours, serie["values"], strict=True)):
-            height = float(value / top) * plot_height
+            height = max(float(value / top), 0.0) * plot_height
             local = timezone.localtime(hour.start, app_settings.time_zone)
             bars.append(
                 Bar(
@@ -237,7 +278,8 @@ def _share_rows(shares) -> list[ShareRow]:
             label=str(share.label),
             value=format_figure("weight", share.weight, weight_decimals=1),
             percent=f"{format_number(share.weight * 100 / total, 0)} %" if total else "0 %",
-            width=float(share.weight / largest) * 100,
+            # A negative weight (a correction typed in Recyclic) draws no bar, never a negative one.
+            width=max(float(share.weight / largest) * 100, 0.0),
         )
         for share in shares
     ]

@@ -1,28 +1,41 @@
-"""How the app touches Recyclic's database: read-only, by construction, and never for long.
+"""How the app touches its databases: read-only, by construction, and never for long.
 
 - :func:`read_only` wraps every KPI computation. On PostgreSQL it opens a read-only transaction
-  whose statements the server cancels after ``STATEMENT_TIMEOUT_MS`` and which waits at most
-  ``LOCK_TIMEOUT_MS`` for a lock Recyclic holds; on SQLite (the demo) it is a plain transaction.
-  Either way the transaction is rolled back at the end: there is nothing to keep, and when the
-  block is nested in a caller's transaction (a savepoint) rolling it back also ends its
-  ``SET LOCAL`` limits and its read-only mode there.
+  (repeatable read when it is the outermost one, so that a computation of several statements
+  sees one state of the data) whose statements the server cancels after ``STATEMENT_TIMEOUT_MS``
+  and which waits at most ``LOCK_TIMEOUT_MS`` for a lock Recyclic holds, with PostgreSQL's JIT
+  off (docs/performance.md); on SQLite (the demo) it is a plain transaction. Either way the
+  transaction is rolled back at the end: there is nothing to keep, and when the block is nested
+  in a caller's transaction (a savepoint) rolling it back also ends its ``SET LOCAL`` limits and
+  its read-only mode there. Nested in another ``read_only`` block it adds nothing.
+- :func:`bounded` is what every door runs in (API, admin page, /healthz, the commands): each
+  statement and each health check of a kept connection, on every PostgreSQL connection, Django's
+  own tables included (sessions, tokens), is cut by the client when PostgreSQL has not answered
+  ``STATEMENT_TIMEOUT_MS`` plus half a second later (:mod:`reception_stats.watchdog`). A database
+  that let a statement or a connection time out is then left alone for
+  ``UNRESPONSIVE_PAUSE_SECONDS``: the doors answer from the cache at once instead of waiting for
+  it again. Connecting is bounded by the ``connect_timeout`` of the database's ``OPTIONS``.
 - The mapped models refuse every write (:class:`RecyclicReadOnlyError`) except inside
   :func:`allow_recyclic_writes`, which only the demo loader and the tests use.
 
-A cancelled statement or a lock not granted reaches the caller as Django's
+A cancelled statement, a lock not granted or a cut connection reaches the caller as Django's
 ``OperationalError``, a ``DatabaseError`` like an outage: the doors answer stale figures or 503.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections, transaction
+from django.db import DatabaseError, OperationalError, connections, transaction
 
 from .conf import app_settings
+from .watchdog import bounded_by
 
 #: Longest limit accepted: a figure that takes minutes is an incident, not a live figure.
 MAX_TIMEOUT_MS = 600_000
@@ -32,10 +45,20 @@ STATEMENT_TIMEOUT = "57014"
 LOCK_TIMEOUT = "55P03"
 
 # The only SQL of this app assembled from values: two integers validated by _milliseconds(),
-# because SET takes no bind parameters. One round trip for the three settings.
+# because SET takes no bind parameters. One round trip for all the settings. JIT compilation
+# pays off on queries that run for seconds; on these it cost 80 ms of a 114 ms computation.
 _LIMITS_SQL = (
-    "SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = %d; SET LOCAL lock_timeout = %d"
+    "SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = %d; SET LOCAL lock_timeout = %d; "
+    "SET LOCAL jit = off"
 )
+# Only as the first statement of a transaction, hence only when read_only() begins it.
+_REPEATABLE_READ = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; "
+
+#: Seconds past the statement timeout before the client cuts a connection itself: PostgreSQL's
+#: own cancellation, which leaves the connection usable, comes first when the server is alive.
+CLIENT_MARGIN_SECONDS = 0.5
+#: Seconds a health check of a kept connection (``SELECT 1``) may take inside :func:`bounded`.
+HEALTH_CHECK_SECONDS = 0.5
 
 
 # What read_only() sends besides the queries themselves: the BEGIN of its transaction, the SET
@@ -44,6 +67,7 @@ _LIMITS_SQL = (
 _TRANSACTION_CONTROL = (
     "BEGIN",
     "SET TRANSACTION READ ONLY;",
+    _REPEATABLE_READ.strip(),
     "SAVEPOINT ",
     "RELEASE SAVEPOINT ",
     "ROLLBACK",
@@ -74,17 +98,168 @@ def _milliseconds(name: str) -> int:
     return value
 
 
+_read_only_aliases: ContextVar[frozenset[str]] = ContextVar(
+    "read_only_aliases", default=frozenset()
+)
+
+
 @contextmanager
 def read_only(using: str) -> Iterator[None]:
     """Run the block's queries on ``using`` in a read-only, time-bounded transaction."""
+    if using in _read_only_aliases.get():
+        yield  # already inside one: its transaction, limits and snapshot hold
+        return
     limits = _LIMITS_SQL % (statement_timeout_ms(), lock_timeout_ms())
     connection = connections[using]
-    with transaction.atomic(using=using):
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(limits)
+    token = _read_only_aliases.set(_read_only_aliases.get() | {using})
+    try:
+        with bounded(), transaction.atomic(using=using):
+            if connection.vendor == "postgresql":
+                outermost = len(connection.savepoint_ids) == 0
+                with connection.cursor() as cursor:
+                    cursor.execute((_REPEATABLE_READ if outermost else "") + limits)
+            yield
+            transaction.set_rollback(True, using=using)
+    finally:
+        _read_only_aliases.reset(token)
+
+
+# --- bounds on every wait -------------------------------------------------------------------
+
+
+class DatabaseUnresponsive(OperationalError):
+    """The client cut a connection PostgreSQL left unanswered, or skipped a database that did
+    so moments ago (``UNRESPONSIVE_PAUSE_SECONDS``)."""
+
+
+_bounded: ContextVar[bool] = ContextVar("reception_stats_bounded", default=False)
+_unresponsive_until: dict[str, float] = {}
+_unresponsive_lock = threading.Lock()
+
+
+@contextmanager
+def bounded() -> Iterator[None]:
+    """Bound every database wait of the block (see the module's docstring)."""
+    token = _bounded.set(True)
+    try:
         yield
-        transaction.set_rollback(True, using=using)
+    finally:
+        _bounded.reset(token)
+
+
+def query_seconds() -> float:
+    """How long the client waits for one statement before it cuts the connection."""
+    return statement_timeout_ms() / 1000 + CLIENT_MARGIN_SECONDS
+
+
+def is_unresponsive(alias: str) -> bool:
+    """True while ``alias`` is left alone after it let a statement or a connection time out."""
+    with _unresponsive_lock:
+        until = _unresponsive_until.get(alias)
+        if until is None:
+            return False
+        if time.monotonic() < until:
+            return True
+        del _unresponsive_until[alias]
+        return False
+
+
+def mark_unresponsive(alias: str) -> None:
+    with _unresponsive_lock:
+        pause = float(app_settings.UNRESPONSIVE_PAUSE_SECONDS)
+        _unresponsive_until[alias] = time.monotonic() + pause
+
+
+def mark_responsive(alias: str) -> None:
+    with _unresponsive_lock:
+        _unresponsive_until.pop(alias, None)
+
+
+def _refuse_unresponsive(alias: str) -> None:
+    if is_unresponsive(alias):
+        raise DatabaseUnresponsive(
+            f"Database {alias!r} left a statement or a connection unanswered moments ago; "
+            f"not asked again before {app_settings.UNRESPONSIVE_PAUSE_SECONDS} s."
+        )
+
+
+def _bound_statement(execute: Callable, sql: str, params: Any, many: bool, context: Any) -> Any:
+    """Execute wrapper of every PostgreSQL connection: a watchdog per statement in bounded()."""
+    if not _bounded.get():
+        return execute(sql, params, many, context)
+    wrapper = context["connection"]
+    _refuse_unresponsive(wrapper.alias)
+    with bounded_by(wrapper.connection, query_seconds()) as cut:
+        try:
+            return execute(sql, params, many, context)
+        except DatabaseError as error:
+            failure = error
+    if cut[0]:
+        mark_unresponsive(wrapper.alias)
+        raise DatabaseUnresponsive(
+            f"Database {wrapper.alias!r} did not answer within {query_seconds():.1f} s; "
+            "the connection was cut."
+        ) from failure
+    raise failure
+
+
+def install_bounds(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """``connection_created`` receiver: make a PostgreSQL connection's waits boundable.
+
+    Installed once per connection object (it outlives reconnections): the statement wrapper
+    above, and in :func:`bounded` blocks a bounded health check and no reconnection to a
+    database left alone. Outside those blocks the connection behaves exactly as Django's.
+    """
+    if connection.vendor != "postgresql" or getattr(connection, "_reception_stats_bounds", False):
+        return
+    connection._reception_stats_bounds = True
+    connection.execute_wrappers.insert(0, _bound_statement)
+    alias = connection.alias
+    django_is_usable = connection.is_usable
+    django_connect = connection.connect
+
+    def is_usable() -> bool:
+        if not _bounded.get():
+            return django_is_usable()
+        if is_unresponsive(alias) or connection.connection is None:
+            return False
+        with bounded_by(connection.connection, HEALTH_CHECK_SECONDS) as cut:
+            usable = django_is_usable()
+        if cut[0]:
+            mark_unresponsive(alias)
+            return False
+        return usable
+
+    def connect() -> None:
+        if _bounded.get():
+            _refuse_unresponsive(alias)
+        try:
+            django_connect()
+        except Exception as error:  # the driver's own error: Django wraps it a level above
+            if _bounded.get() and _is_connect_timeout(error):
+                mark_unresponsive(alias)
+            raise
+
+    connection.is_usable = is_usable
+    connection.connect = connect
+
+
+def _is_connect_timeout(error: BaseException) -> bool:
+    # psycopg's ConnectionTimeout, met here as it is or wrapped in Django's OperationalError.
+    return any(
+        type(candidate).__name__ == "ConnectionTimeout"
+        for candidate in (error, error.__cause__)
+        if candidate is not None
+    )
+
+
+def database_location(connection: Any) -> str:
+    """Where a connection goes, for messages: ``host:port`` (or the file of a SQLite database)."""
+    settings_dict = connection.settings_dict
+    where = settings_dict.get("HOST") or settings_dict.get("NAME") or "localhost"
+    if settings_dict.get("PORT"):
+        where = f"{where}:{settings_dict['PORT']}"
+    return str(where)
 
 
 def timeout_kind(error: BaseException) -> str | None:

@@ -1,7 +1,7 @@
 """A synthetic ressourcerie history for the demo: two sites, sixty days, relative to now.
 
 Everything is drawn from one seeded ``random.Random``, ids included, so that a seed and a ``now``
-always give the same rows. Besides ordinary days the history holds the cases kpi-semantics.md is
+always give the same rows. Besides ordinary days the history holds the cases docs/figures.md is
 about: open tickets on today's postes, a ticket abandoned three days ago, a paper notebook of
 twelve days ago typed in today, a poste left open overnight, and till sales entered late.
 """

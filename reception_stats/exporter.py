@@ -2,10 +2,12 @@
 
 - Every metric of the process (django-prometheus's, :mod:`reception_stats.metrics`'), or of every
   worker under gunicorn's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` set).
-- The live figures themselves, all sites, as gauges per window, computed when Prometheus scrapes
-  (``reception_live_stats_tickets_open{window="24h"}`` …) by :class:`LiveFiguresCollector`.
-  A failing database never breaks the page: the figures are left out, the error is logged and
-  counted.
+- The live figures themselves, all sites, as gauges per window
+  (``reception_live_stats_tickets_open{window="24h"}`` …) by :class:`LiveFiguresCollector`:
+  the figures the doors last computed for "now", as the cache holds them
+  (:func:`~reception_stats.cache.peek`). A scrape never computes and never touches the database;
+  a window nobody asked for in the last ``STALE_MAX`` seconds is left out, and
+  ``reception_live_stats_generated_timestamp_seconds`` tells how old the others are.
 - Only to callers :func:`may_read_metrics` lets in: an address of ``METRICS_ALLOWED_IPS`` or the
   bearer token ``METRICS_TOKEN``; the others get 403.
 
@@ -27,9 +29,9 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseNotFound
 from django.views.decorators.cache import never_cache
 
-from .cache import get_live_stats
+from .cache import peek
 from .conf import app_settings, is_enabled
-from .kpis import WINDOWS, LiveStats
+from .kpis import WINDOWS, compute_live_stats
 
 try:
     from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
@@ -60,14 +62,8 @@ FIGURE_GAUGES = (
 )
 
 
-def _figures_for(window: str) -> LiveStats:
-    """The figures a scrape reports for ``window``, all sites: through the API's short cache,
-    so that a scrape costs at most one computation per window and ``CACHE_TIMEOUT``."""
-    return get_live_stats(window, source="metrics").stats
-
-
 class LiveFiguresCollector:
-    """The live figures as gauges, computed at scrape time; registered once, below."""
+    """The live figures as gauges, read from the cache at scrape time; registered once, below."""
 
     def describe(self) -> Iterator[Any]:
         # Without describe() registering would collect, that is query the database, at import.
@@ -77,16 +73,13 @@ class LiveFiguresCollector:
         enabled, *figures, generated = self._families()
         enabled.add_metric([], 1 if is_enabled() else 0)
         for window in WINDOWS:
-            try:
-                stats = _figures_for(window)
-            except Exception as error:
-                # Counted and logged by observe(); the scrape goes on without the figures, and
-                # does not wait for a failing database once per window.
-                logger.warning(
-                    "metrics: the live figures are left out of this scrape (%s).",
-                    type(error).__name__,
-                )
-                break
+            if is_enabled():
+                snapshot = peek(window)
+                if snapshot is None:
+                    continue
+                stats = snapshot.stats
+            else:
+                stats = compute_live_stats(window)  # zeros, read from no table
             for family, (_name, field, _help, factor) in zip(figures, FIGURE_GAUGES, strict=True):
                 family.add_metric([window], float(getattr(stats, field) * factor))
             generated.add_metric([window], stats.generated_at.timestamp())
@@ -185,11 +178,15 @@ def _allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
 @never_cache
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """``GET /metrics`` in Prometheus' text format (or OpenMetrics when asked), access checked."""
-    if not may_read_metrics(request):
-        return HttpResponseForbidden("Forbidden.\n", content_type="text/plain; charset=utf-8")
     if REGISTRY is None:
         return HttpResponseNotFound(
             "prometheus_client is not installed.\n", content_type="text/plain; charset=utf-8"
         )
+    if not app_settings.METRICS:
+        return HttpResponseNotFound(
+            "Metrics are turned off.\n", content_type="text/plain; charset=utf-8"
+        )
+    if not may_read_metrics(request):
+        return HttpResponseForbidden("Forbidden.\n", content_type="text/plain; charset=utf-8")
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
     return HttpResponse(encoder(metrics_registry()), content_type=content_type)

@@ -1,4 +1,4 @@
-"""The query every door accepts (``window``, ``site``, ``at``), validated in one place.
+"""The query every door accepts (``window``, ``site``, ``at``, ``compare``), validated in one place.
 
 The management command, the API and the admin page all read their input through
 :class:`LiveStatsQueryForm`, so the same value is accepted or refused, with the same message,
@@ -16,7 +16,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from .conf import app_settings
-from .kpis import WINDOW_24H, WINDOW_TODAY
+from .kpis import COMPARE_WEEK, WINDOW_24H, WINDOW_TODAY
 
 #: No figure exists before this; earlier moments are refused rather than computed.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -69,6 +69,15 @@ class LiveStatsQueryForm(forms.Form):
         error_messages={"invalid": _("A site is identified by its UUID (sites.id).")},
     )
     at = InstantField(label=_("At"), required=False)
+    compare = forms.ChoiceField(
+        label=_("Compare with"),
+        choices=[(COMPARE_WEEK, _("the same moment last week"))],
+        required=False,
+        error_messages={"invalid_choice": _("Unknown comparison %(value)s: use week.")},
+    )
+
+    def clean_compare(self) -> str | None:
+        return self.cleaned_data.get("compare") or None
 
     def clean_window(self) -> str:
         return self.cleaned_data.get("window") or WINDOW_24H

@@ -3,21 +3,26 @@
 Everyone gets the status and its HTTP code, which is all a load balancer or a container
 healthcheck needs:
 
-- ``ok`` (200): the database answers and the schema check finds nothing;
-- ``degraded`` (200): the database answers but the schema check reports problems; the process
-  itself works, so restarting it would not help, but the figures are wrong or fail;
-- ``error`` (503): the database does not answer.
+- ``ok`` (200): the database answers and the schema check found nothing;
+- ``degraded`` (200): the database answers but the schema check found problems, or the advised
+  indexes are missing under a large history; the process itself works, so restarting it would
+  not help, but the figures are wrong, slow or fail;
+- ``error`` (503, with ``Retry-After``): the database does not answer.
 
 Staff members and the callers :func:`~reception_stats.exporter.may_read_metrics` lets in also get
 the details: ``database``, ``schema`` (``"ok"``, or the problems), ``enabled`` (the feature flag),
 ``version`` and ``revision`` (the deployed git commit).
+
+Every wait is bounded (:func:`~reception_stats.db.bounded`): the database probe is one
+``SELECT 1``. The schema check reads PostgreSQL's catalog under the figures' time limits, at most
+once a minute, and only for those detailed callers: an anonymous caller polling ``/healthz``
+gets the status from the last check's result and never makes the database introspect itself.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-import threading
 import time
 from functools import cache
 from pathlib import Path
@@ -28,38 +33,35 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
 from . import __version__
-from .checks import check_recyclic_schema
+from .cache import Store
+from .checks import schema_problems
 from .conf import app_settings, is_enabled
 from .exporter import may_read_metrics
+from .middleware import bounded_view
 
-#: The schema check introspects every table (a score of queries): an anonymous caller polling
-#: /healthz must not be able to make the database do that more than once a minute per process.
+#: Seconds a schema check's result is reused (in the app's cache, shared by the workers).
 SCHEMA_CHECK_INTERVAL = 60.0
-
-_schema_memo: dict[str, tuple[float, list[str]]] = {}
-_schema_lock = threading.Lock()
 
 
 @never_cache
+@bounded_view
 def healthz(request: HttpRequest) -> JsonResponse:
     alias = app_settings.DATABASE
     database = _database_state(alias)
+    details = _may_see_details(request)
     schema: str | list[str] = "unknown"
     if database == "ok":
-        problems = _schema_problems(alias)
-        if problems is None:
-            # The database went away between the two checks.
-            database = "unreachable"
-        else:
+        problems = latest_schema_problems(alias, check=details)
+        if problems is not None:
             schema = problems or "ok"
     if database != "ok":
         status = "error"
-    elif schema != "ok":
+    elif schema not in ("ok", "unknown"):
         status = "degraded"
     else:
         status = "ok"
     body: dict[str, Any] = {"status": status}
-    if _may_see_details(request):
+    if details:
         body.update(
             database=database,
             schema=schema,
@@ -67,7 +69,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
             version=__version__,
             revision=revision(),
         )
-    return JsonResponse(body, status=503 if status == "error" else 200)
+    response = JsonResponse(body, status=503 if status == "error" else 200)
+    if status == "error":
+        response["Retry-After"] = str(int(app_settings.RETRY_AFTER))
+    return response
 
 
 def _database_state(alias: str) -> str:
@@ -81,19 +86,23 @@ def _database_state(alias: str) -> str:
     return "ok"
 
 
-def _schema_problems(alias: str) -> list[str] | None:
-    """The schema check's messages as ``"id: message"``, or None if the database failed."""
-    with _schema_lock:
-        checked_at, problems = _schema_memo.get(alias, (None, []))
-        if checked_at is not None and time.monotonic() - checked_at < SCHEMA_CHECK_INTERVAL:
-            return problems
-        messages = check_recyclic_schema(None, databases=[alias])
-        if any(message.id == "reception_stats.E000" for message in messages):
-            _schema_memo.pop(alias, None)
-            return None
-        problems = [f"{message.id}: {message.msg}" for message in messages]
-        _schema_memo[alias] = (time.monotonic(), problems)
-        return problems
+def _schema_key(alias: str) -> str:
+    return f"reception_stats:schema:{alias}"
+
+
+def latest_schema_problems(alias: str, *, check: bool) -> list[str] | None:
+    """The schema check's problems, from its last run if it is recent enough; run it again only
+    when ``check`` is true. None when it never ran, or the database failed while it ran."""
+    store = Store("health")
+    cached = store.get(_schema_key(alias))
+    if cached is not None and (not check or time.time() - cached[0] < SCHEMA_CHECK_INTERVAL):
+        return cached[1]
+    if not check:
+        return None
+    problems = schema_problems(alias)
+    if problems is not None:
+        store.set(_schema_key(alias), (time.time(), problems), int(SCHEMA_CHECK_INTERVAL) * 10)
+    return problems
 
 
 def _may_see_details(request: HttpRequest) -> bool:
@@ -103,7 +112,7 @@ def _may_see_details(request: HttpRequest) -> bool:
         user = getattr(request, "user", None)
         return bool(user is not None and user.is_active and user.is_staff)
     except DatabaseError:
-        # The session and the user live in the database that just failed.
+        # The session and the user live in a database that just failed.
         return False
 
 

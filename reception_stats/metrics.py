@@ -1,10 +1,10 @@
 """The metrics of the live figures, and the one log line each request for them writes.
 
-Every door wraps its request for figures in :func:`observe`::
+Every door's request for figures runs in :func:`observe` (``cache.get_snapshot`` does it)::
 
     with observe("api", window, site) as observation:
-        result = get_live_stats(window, site, at, source="api")
-        observation.outcome = result.outcome
+        served = _through_cache(question, "api")
+        observation.outcome = served.outcome
 
 which times the block, counts the SQL queries it runs on the KPI database, increments the
 counters below and writes one structured log line (``event="reception_live_stats"``). An
@@ -30,7 +30,7 @@ from django.db import DatabaseError, connections
 from django.utils.connection import ConnectionDoesNotExist
 
 from .conf import app_settings
-from .db import is_transaction_control, timeout_kind
+from .db import DatabaseUnresponsive, is_transaction_control, timeout_kind
 from .kpis import SiteNotFound
 
 try:
@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 EVENT = "reception_live_stats"
 
-SOURCES = ("api", "admin", "command", "metrics")
+SOURCES = ("api", "admin", "command", "metrics", "screen", "recyclic")
 COMPUTED, CACHED, STALE, DISABLED, ERROR = "computed", "cached", "stale", "disabled", "error"
 OUTCOMES = (COMPUTED, CACHED, STALE, DISABLED, ERROR)
 ERROR_KINDS = ("database", "timeout", "site_not_found", "invalid_input", "cache", "other")
@@ -82,8 +82,14 @@ if Counter is not None:
         "Failures while answering a request for the live figures, by kind.",
         ["source", "kind"],
     )
+    BAD_VALUES: Any = Counter(
+        "reception_live_stats_bad_values",
+        "Bad values (NaN, infinite, of magnitude 1e9 or more) left out of a computation of the "
+        "figures, by Recyclic table and column; each computation counts those it meets.",
+        ["table", "column"],
+    )
 else:  # pragma: no cover - exercised in a subprocess by the tests
-    REQUESTS = DURATION = ERRORS = _NoMetric()
+    REQUESTS = DURATION = ERRORS = BAD_VALUES = _NoMetric()
 
 
 class Observation:
@@ -94,7 +100,16 @@ class Observation:
     behind a ``stale`` answer; an exception leaving the block sets both by itself.
     """
 
-    __slots__ = ("_error_kind", "_outcome", "duration", "query_count", "site", "source", "window")
+    __slots__ = (
+        "_error_kind",
+        "_outcome",
+        "bad_values",
+        "duration",
+        "query_count",
+        "site",
+        "source",
+        "window",
+    )
 
     def __init__(self, source: str, window: str, site: UUID | str | None) -> None:
         self.source = source
@@ -104,6 +119,8 @@ class Observation:
         self._error_kind: str | None = None
         self.query_count = 0
         self.duration = 0.0
+        #: Bad values the computation met, ``{"table.column": count}``: counted in the metric.
+        self.bad_values: dict[str, int] = {}
 
     @property
     def outcome(self) -> str:
@@ -161,8 +178,9 @@ def error_kind(error: BaseException) -> str:
     """The ``kind`` label of ``reception_live_stats_errors_total`` for an exception."""
     if isinstance(error, SiteNotFound):
         return "site_not_found"
-    # A statement cancelled past statement_timeout, or a lock not granted within lock_timeout.
-    if isinstance(error, TimeoutError) or timeout_kind(error):
+    # A statement cancelled past statement_timeout, a lock not granted within lock_timeout, or a
+    # connection the client cut because the server left it unanswered.
+    if isinstance(error, TimeoutError | DatabaseUnresponsive) or timeout_kind(error):
         return "timeout"
     if isinstance(error, DatabaseError):
         return "database"
@@ -187,6 +205,9 @@ def _record(observation: Observation) -> None:
         DURATION.labels(**labels).observe(observation.duration)
         if observation.error_kind is not None:
             ERRORS.labels(source=observation.source, kind=observation.error_kind).inc()
+        for column, count in observation.bad_values.items():
+            table, _, name = column.partition(".")
+            BAD_VALUES.labels(table=table, column=name).inc(count)
     except Exception:
         # Metrics must never break a door (a full disk under multiprocess mode, say).
         logger.warning("Could not update the reception_live_stats metrics.", exc_info=True)

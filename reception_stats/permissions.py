@@ -1,8 +1,9 @@
-"""Who may read the live figures: one rule, for the API and every other door.
+"""Who may read the live figures: one rule, for every door.
 
-Active staff members may, and so may active users holding ``reception_stats.view_live_stats``
-(grant it to a group such as "Réception", or to the account of a wall screen); superusers hold
-every permission. An inactive account may not, whatever else it holds.
+Active users holding ``reception_stats.view_live_stats`` may (grant it to a group such as
+"Réception", to a manager, or to the account of a wall screen); superusers hold every
+permission. Staff status alone is not enough, and an inactive account may not, whatever else
+it holds. The admin page also needs staff status, as every page of Django's admin does.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ VIEW_PERMISSION = "reception_stats.view_live_stats"
 def can_view_live_stats(user: Any) -> bool:
     if user is None or not user.is_authenticated or not user.is_active:
         return False
-    return bool(user.is_staff or user.has_perm(VIEW_PERMISSION))
+    return bool(user.has_perm(VIEW_PERMISSION))
 
 
 class CanViewLiveStats(BasePermission):
     """DRF's side of :func:`can_view_live_stats`: anonymous gets 401, the others 403."""
 
     message = _(
-        "Reading the live statistics needs staff status or the permission "
+        "Reading the live statistics needs the permission "
         "“Can view the live reception statistics” (reception_stats.view_live_stats)."
     )
 

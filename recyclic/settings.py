@@ -77,6 +77,8 @@ MIDDLEWARE = [
     # Serves the admin's and the dashboard's static files under gunicorn (DEBUG off), with
     # caching headers, without a separate web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Every database wait of a request bounded, and a database outage answered 503, never 500.
+    "reception_stats.middleware.BoundedDatabaseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -105,20 +107,52 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "recyclic.wsgi.application"
 
+# Django's own tables (accounts, sessions, API tokens) live in DATABASE_URL, a small database
+# the app owns: a SQLite file by default. Recyclic's tables are read from RECYCLIC_DATABASE_URL
+# (its database or a replica, with a role that may only SELECT), the alias "recyclic". Without
+# it (the demo) both live in DATABASE_URL. RECEPTION_STATS_DATABASE_URL is its former name.
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
-# Persistent connections in production: a new PostgreSQL connection per request doubles the
-# API's latency (docs/performance.md). Not under runserver (DEBUG), whose thread per request
-# would leave one connection behind each time. The health check replaces a dead one.
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0 if DEBUG else 60))
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+RECYCLIC_DATABASE_URL = env.str("RECYCLIC_DATABASE_URL", default="") or env.str(
+    "RECEPTION_STATS_DATABASE_URL", default=""
+)
+if RECYCLIC_DATABASE_URL:
+    DATABASES["recyclic"] = env.db_url_config(RECYCLIC_DATABASE_URL)
+for _database in DATABASES.values():
+    # Persistent connections in production: a new PostgreSQL connection per request doubles
+    # the API's latency (docs/performance.md). Not under runserver (DEBUG), whose thread per
+    # request would leave one connection behind each time. The health check replaces a dead one.
+    _database.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0 if DEBUG else 60))
+    _database["CONN_HEALTH_CHECKS"] = True
+    if _database["ENGINE"].endswith("postgresql"):
+        # Bounded waits (reception_stats.W020): a server that accepts connections but never
+        # answers stops a connection attempt after 2 s (libpq's minimum), and keepalives find a
+        # kept connection whose server or network vanished. Query-string options win.
+        _options = _database.setdefault("OPTIONS", {})
+        _options.setdefault("connect_timeout", 2)
+        _options.setdefault("keepalives", 1)
+        _options.setdefault("keepalives_idle", 10)
+        _options.setdefault("keepalives_interval", 5)
+        _options.setdefault("keepalives_count", 3)
+        _options.setdefault("application_name", "reception_stats")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# The figures' short cache and the API's request counts. Under several worker processes use a
-# shared cache (redis://host:6379/1): a per-process one computes the figures once per process.
+# The figures' cache, the API's request counts, sessions and account lookups. Under several
+# worker processes use a shared cache (redis://host:6379/1): a per-process one computes the
+# figures once per process. A Redis that stalls costs a quarter of a second, not a request.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+if "redis" in CACHES["default"]["BACKEND"].lower():
+    CACHES["default"].setdefault("OPTIONS", {})
+    CACHES["default"]["OPTIONS"].setdefault("socket_connect_timeout", 0.25)
+    CACHES["default"]["OPTIONS"].setdefault("socket_timeout", 0.25)
+
+# Sessions read from the cache first, and users and API tokens looked up through it
+# (reception_stats.accounts): while the database does not answer, a logged-in manager or a
+# wall screen still gets the last good figures rather than a login page.
+SESSION_ENGINE = "reception_stats.sessions"
+AUTHENTICATION_BACKENDS = ["reception_stats.backends.CachedModelBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -160,25 +194,22 @@ LIVE_RECEPTION_STATS_ENABLED = env.bool("LIVE_RECEPTION_STATS_ENABLED", default=
 # The app's own options; the defaults live in reception_stats/conf.py.
 RECEPTION_STATS = {
     "DEFERRAL_THRESHOLD_HOURS": env.float("RECEPTION_STATS_DEFERRAL_THRESHOLD_HOURS", default=24),
-    "DATABASE": env.str("RECEPTION_STATS_DATABASE", default="default"),
+    "DATABASE": env.str(
+        "RECEPTION_STATS_DATABASE", default="recyclic" if RECYCLIC_DATABASE_URL else "default"
+    ),
     "CACHE_TIMEOUT": env.int("RECEPTION_STATS_CACHE_TIMEOUT", default=10),
     "STALE_MAX": env.int("RECEPTION_STATS_STALE_MAX", default=300),
     "THROTTLE_RATE": env.str("RECEPTION_STATS_THROTTLE_RATE", default="120/min"),
     # PostgreSQL cancels a KPI query past this, or one waiting this long for a lock.
     "STATEMENT_TIMEOUT_MS": env.int("RECEPTION_STATS_STATEMENT_TIMEOUT_MS", default=2000),
     "LOCK_TIMEOUT_MS": env.int("RECEPTION_STATS_LOCK_TIMEOUT_MS", default=500),
+    # Seconds a database that left a statement unanswered is not asked again.
+    "UNRESPONSIVE_PAUSE_SECONDS": env.int("RECEPTION_STATS_UNRESPONSIVE_PAUSE_SECONDS", default=5),
+    # The API's rate is shared among gunicorn's workers when the cache is per-process.
+    "WORKERS": env.int("GUNICORN_WORKERS", default=2),
 }
 if env.str("RECEPTION_STATS_TIME_ZONE", default=""):
     RECEPTION_STATS["TIME_ZONE"] = env.str("RECEPTION_STATS_TIME_ZONE")
-
-# A read replica of Recyclic's database for the KPI queries: RECEPTION_STATS_DATABASE_URL adds
-# the alias "reception_stats" and points the figures at it. Django's own tables (users, tokens,
-# sessions) stay on "default". Advised indexes are created on the primary; they replicate.
-if env.str("RECEPTION_STATS_DATABASE_URL", default=""):
-    DATABASES["reception_stats"] = env.db("RECEPTION_STATS_DATABASE_URL")
-    DATABASES["reception_stats"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
-    DATABASES["reception_stats"]["CONN_HEALTH_CHECKS"] = True
-    RECEPTION_STATS["DATABASE"] = "reception_stats"
 
 # Prometheus metrics (docs/runbook.md). With django-prometheus installed and METRICS_ENABLED
 # not false, its middlewares time every request and its backends count every query and cache
@@ -189,6 +220,7 @@ RECEPTION_STATS["METRICS_ALLOWED_IPS"] = env.list(
     "METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"]
 )
 RECEPTION_STATS["METRICS_TOKEN"] = env.str("METRICS_TOKEN", default="")
+RECEPTION_STATS["METRICS"] = METRICS_ENABLED
 if METRICS_ENABLED:
     INSTALLED_APPS.append("django_prometheus")
     MIDDLEWARE = [

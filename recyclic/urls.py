@@ -1,23 +1,34 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authentication import SessionAuthentication
 
-from reception_stats.health import healthz
+from reception_stats.api.authentication import CachedTokenAuthentication
+from reception_stats.permissions import CanViewLiveStats
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/v1/", include("reception_stats.api.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # The API, /healthz and /metrics.
+    path("", include("reception_stats.urls")),
 ]
 
-# Liveness and readiness for load balancers and container healthchecks: status for everyone,
-# details for staff and for the callers allowed on /metrics.
-urlpatterns.append(path("healthz", healthz, name="healthz"))
+if "drf_spectacular" in settings.INSTALLED_APPS:
+    from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-if settings.METRICS_ENABLED:
-    from reception_stats.exporter import metrics_view
+    # The API's description follows the API's own access rule.
+    access = {
+        "authentication_classes": [CachedTokenAuthentication, SessionAuthentication],
+        "permission_classes": [CanViewLiveStats],
+    }
+    urlpatterns += [
+        path("api/schema/", SpectacularAPIView.as_view(**access), name="schema"),
+        path(
+            "api/docs/",
+            SpectacularSwaggerView.as_view(url_name="schema", **access),
+            name="swagger-ui",
+        ),
+    ]
 
-    # Not public: METRICS_ALLOWED_IPS or the METRICS_TOKEN bearer token, 403 otherwise.
-    urlpatterns.append(path("metrics", metrics_view, name="prometheus-metrics"))
+# A database outage raised outside any view (a session saved once the response is built) is a
+# 503 with Retry-After, like one raised inside.
+handler500 = "reception_stats.middleware.server_error"

@@ -55,10 +55,11 @@ def options(settings):
 
 
 @pytest.fixture
-def api(staff_user):
-    """DRF's test client logged in as staff, asking for English messages."""
+def api(manager):
+    """DRF's test client logged in as a manager (staff holding the permission), asking for
+    English messages."""
     client = APIClient(HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(staff_user)
+    client.force_login(manager)
     yield client
     # LocaleMiddleware leaves the request's language active in this thread: give the next
     # tests back the default (French) one.
@@ -154,8 +155,17 @@ def _empty_recyclic_tables_after_transactional_tests(request):
 
 @pytest.fixture(autouse=True)
 def _empty_caches():
-    """The figures stay cached for CACHE_TIMEOUT seconds: no test may read another test's."""
+    """The figures stay cached for CACHE_TIMEOUT seconds: no test may read another test's. A
+    cache or a database a test made look unresponsive is asked again by the next test."""
     from django.core.cache import caches
 
-    for cache in caches.all():
-        cache.clear()
+    from reception_stats import cache, db
+    from reception_stats.api.throttling import _fallback
+
+    for each in (*caches.all(), _fallback):
+        each.clear()
+    cache._paused_until = 0.0
+    db._unresponsive_until.clear()
+    yield
+    cache._paused_until = 0.0
+    db._unresponsive_until.clear()

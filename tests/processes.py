@@ -81,15 +81,26 @@ class Gunicorn:
             time.sleep(0.1)
         pytest.fail(f"gunicorn never logged {pattern!r} {count} times:\n{self.log_text()}")
 
-    def get(self, path: str, token: str | None = None) -> tuple[int, str]:
-        request = urllib.request.Request(self.url + path, headers={"Accept-Language": "en"})
+    def get(
+        self, path: str, token: str | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, str]:
+        status, _headers, body = self.request(path, token, headers)
+        return status, body
+
+    def request(
+        self, path: str, token: str | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], str]:
+        """Status, headers and body of a GET; ``token`` is a DRF token."""
+        request = urllib.request.Request(
+            self.url + path, headers={"Accept-Language": "en", **(headers or {})}
+        )
         if token:
             request.add_header("Authorization", f"Token {token}")
         try:
             with urllib.request.urlopen(request, timeout=20) as response:
-                return response.status, response.read().decode()
+                return response.status, dict(response.headers), response.read().decode()
         except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
+            return error.code, dict(error.headers), error.read().decode()
 
 
 @contextmanager

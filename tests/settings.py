@@ -13,5 +13,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SECURE_SSL_REDIRECT = False
 
 # The suite reads and writes "default" only; tests/test_replica.py builds its own second database.
-DATABASES.pop("reception_stats", None)  # noqa: F405
+DATABASES.pop("recyclic", None)  # noqa: F405
 RECEPTION_STATS["DATABASE"] = "default"  # noqa: F405
+# One process runs the suite: the API's rate is its own, not a share among gunicorn's workers.
+RECEPTION_STATS["WORKERS"] = 1  # noqa: F405

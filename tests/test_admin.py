@@ -134,6 +134,7 @@ def test_database_down_without_earlier_figures(client, manager, unreachable_data
     client.force_login(manager)
     response = client.get(FRAGMENT)
     assert response.status_code == 503
+    assert response["Retry-After"] == "30"
     html = response.content.decode()
     assert "temporairement indisponibles" in html
     assert "Traceback" not in html
@@ -158,3 +159,10 @@ def test_database_down_shows_the_last_figures_marked_stale(
     assert response.status_code == 200
     assert 'data-state="stale"' in html
     assert "1\u00a0247,50\u00a0€" in html
+
+
+@pytest.mark.parametrize("suffix", ["1/change/", "1/history/", "1/delete/", "add/", "1/"])
+def test_there_is_nothing_to_add_change_or_delete(client, manager, suffix):
+    """The dashboard has no rows: those pages do not exist, rather than fail."""
+    client.force_login(manager)
+    assert client.get(PAGE + suffix).status_code == 404

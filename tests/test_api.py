@@ -8,7 +8,7 @@ refuses connections). The Redis tests use the server on 127.0.0.1:6379, database
 import json
 import logging
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import environ
@@ -24,7 +24,7 @@ from rest_framework.test import APIClient
 
 from reception_stats.api.serializers import LiveStatsSerializer
 from reception_stats.models import RECYCLIC_MODELS
-from tests.recipes import NOW, build_worked_example, make_site
+from tests.recipes import NOW, build_worked_example, make_poste, make_site, make_ticket
 from tests.services import REDIS_URL, redis_listens
 
 pytestmark = pytest.mark.django_db
@@ -51,6 +51,7 @@ WORKED_EXAMPLE_24H = {
     "timezone": "Europe/Paris",
     "site": None,
     "enabled": True,
+    "bad_values": {},
     "stale": False,
 }
 ZEROS = {name: 0 for name in list(WORKED_EXAMPLE_24H)[:11]}
@@ -148,9 +149,9 @@ def test_bad_input_answers_400_naming_the_field(api, query, field, message):
     assert body[field][0].startswith(message)
 
 
-def test_bad_input_is_explained_in_french_by_default(staff_user):
+def test_bad_input_is_explained_in_french_by_default(manager):
     client = APIClient()
-    client.force_login(staff_user)
+    client.force_login(manager)
 
     body = client.get(URL, {"window": "semaine", "site": "x"}).json()
 
@@ -221,10 +222,10 @@ def test_database_failure_serves_stale_figures_then_503_past_stale_max(api, opti
     }
 
 
-def test_503_in_french_without_the_error_and_with_the_configured_retry_after(options, staff_user):
+def test_503_in_french_without_the_error_and_with_the_configured_retry_after(options, manager):
     options(RETRY_AFTER=5)
     client = APIClient()
-    client.force_login(staff_user)
+    client.force_login(manager)
 
     with database_down():
         response = client.get(URL)
@@ -238,9 +239,9 @@ def test_503_in_french_without_the_error_and_with_the_configured_retry_after(opt
     assert "OperationalError" not in response.content.decode()
 
 
-def test_a_database_down_for_authentication_too_answers_503(staff_user):
+def test_a_database_down_for_authentication_too_answers_503(manager):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff_user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=manager).key}")
 
     with database_down(all_tables=True):
         response = client.get(URL)
@@ -271,6 +272,36 @@ def test_unreachable_database_server_serves_the_last_good_figures(
     assert response.json() == {**good, "stale": True}
 
 
+# Comparison with last week
+
+
+def test_compare_week_adds_the_same_moment_last_week(api):
+    build_worked_example()
+    last_week = NOW - timedelta(days=7)
+    poste = make_poste(last_week - timedelta(hours=1))
+    make_ticket(poste, lines=["8.25"])
+
+    body = api.get(URL, {"at": NOW.isoformat(), "compare": "week"}).json()
+
+    assert body["weight_in"] == 19.5
+    assert body["previous"] == {
+        **dict.fromkeys(list(WORKED_EXAMPLE_24H)[:11], 0),
+        "tickets_open": 1,
+        "items_received": 1,
+        "weight_in": 8.25,
+        "period_start": "2026-03-02T15:00:00+01:00",
+        "period_end": "2026-03-03T15:00:00+01:00",
+    }
+    assert "previous" not in api.get(URL, {"at": NOW.isoformat()}).json()
+
+
+def test_an_unknown_comparison_is_refused(api):
+    response = api.get(URL, {"compare": "year"})
+
+    assert response.status_code == 400
+    assert response.json() == {"compare": ["Unknown comparison year: use week."]}
+
+
 # Throttling
 
 
@@ -284,6 +315,35 @@ def test_429_beyond_the_rate_per_user(api, options, permitted_user):
     assert statuses == [200, 200, 429]
     assert int(api.get(URL)["Retry-After"]) > 0
     assert other.get(URL).status_code == 200
+
+
+def test_a_per_process_cache_shares_the_rate_among_the_workers(api, options):
+    """Two workers counting in their own memory would allow twice the rate."""
+    options(THROTTLE_RATE="4/min", WORKERS=2)
+
+    assert [api.get(URL).status_code for _ in range(3)] == [200, 200, 429]
+
+
+@pytest.mark.skipif(not redis_listens(), reason="no Redis server on 127.0.0.1:6379")
+def test_a_shared_cache_counts_the_whole_rate(api, options, settings):
+    settings.CACHES = {"default": environ.Env.cache_url_config(REDIS_URL)}
+    caches["default"].clear()
+    options(THROTTLE_RATE="4/min", WORKERS=2)
+    try:
+        statuses = [api.get(URL).status_code for _ in range(5)]
+    finally:
+        caches["default"].clear()
+
+    assert statuses == [200, 200, 200, 200, 429]
+
+
+def test_with_the_cache_down_the_rate_is_counted_in_the_process(api, options, settings):
+    settings.CACHES = {"default": environ.Env.cache_url_config(DEAD_REDIS_URL)}
+    options(THROTTLE_RATE="2/min", WORKERS=1)
+
+    statuses = [api.get(URL).status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 429]
 
 
 # OpenAPI
@@ -327,13 +387,15 @@ def test_a_real_response_matches_the_schema(api):
 
 def test_the_documented_fields_are_exactly_the_answered_ones(api):
     body = api.get(URL).json()
+    compared = api.get(URL, {"compare": "week"}).json()
 
-    assert set(LiveStatsSerializer().fields) == set(body)
+    assert set(LiveStatsSerializer().fields) == set(body) | {"previous"} == set(compared)
+    assert set(LiveStatsSerializer().fields["previous"].fields) == set(compared["previous"])
 
 
-def test_swagger_ui_is_served_with_local_assets(client):
-    docs = client.get("/api/docs/")
-    schema = client.get("/api/schema/")
+def test_swagger_ui_is_served_with_local_assets(api):
+    docs = api.get("/api/docs/")
+    schema = api.get("/api/schema/")
 
     assert docs.status_code == 200
     assert "drf_spectacular_sidecar/swagger-ui-dist" in docs.content.decode()
@@ -377,5 +439,8 @@ def test_redis_down_still_answers_200_and_logs_a_warning(api, settings, app_log)
 
     assert response.status_code == 200
     assert response.json()["tickets_open"] == 1
-    warnings = {record.name for record in app_log.records if record.levelno == logging.WARNING}
-    assert warnings == {"reception_stats.cache", "reception_stats.api.throttling"}
+    warnings = [record for record in app_log.records if record.levelno == logging.WARNING]
+    # One warning, from the request's first use of the cache (its session): the cache is then
+    # left alone, the rate counted in the process and the figures computed without it.
+    assert [record.name for record in warnings] == ["reception_stats.cache"]
+    assert warnings[0].getMessage().startswith("sessions: cache 'default' unavailable")

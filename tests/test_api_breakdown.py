@@ -62,8 +62,12 @@ def test_a_real_response_matches_the_schema(api):
     components = openapi_to_json_schema(schema["components"])
     breakdown = {**components["schemas"]["Breakdown"], "additionalProperties": False}
     body = api.get(URL, {"at": NOW.isoformat()}).json()
+    compared = api.get(URL, {"at": NOW.isoformat(), "compare": "week"}).json()
 
-    jsonschema.validate(
-        body, {**breakdown, "components": components}, format_checker=jsonschema.FormatChecker()
-    )
-    assert set(BreakdownSerializer().fields) == set(body)
+    for answer in (body, compared):
+        jsonschema.validate(
+            answer,
+            {**breakdown, "components": components},
+            format_checker=jsonschema.FormatChecker(),
+        )
+    assert set(BreakdownSerializer().fields) == set(body) | {"previous"} == set(compared)

@@ -222,7 +222,7 @@ def test_an_orphan_sale_item_counts_nowhere(orphans):
     assert_breakdown_adds_up(stats)
 
 
-def test_everything_bad_at_once_through_the_api(client, staff_user, poste, good_reception, orphans):
+def test_everything_bad_at_once_through_the_api(client, manager, poste, good_reception, orphans):
     """All of it together, through a door: 200 with the good rows' figures, no error."""
     for status in ("OPENED", "Closed", "in_progress"):
         make_ticket(poste, status=status, closed_at=paris(f"{TODAY} 10:00"), lines=["100"])
@@ -239,7 +239,7 @@ def test_everything_bad_at_once_through_the_api(client, staff_user, poste, good_
     )
     make_sale(created_at=None, total_amount=1000.0, item_weights=[None])
     make_sale(created_at=paris(f"{TODAY} 11:00"), total_amount=2.0, payment_method="free")
-    client.force_login(staff_user)
+    client.force_login(manager)
 
     for url in ("/api/v1/reception/stats/live", "/api/v1/reception/stats/live/breakdown"):
         assert client.get(url, {"at": NOW.isoformat()}).status_code == 200

@@ -1,7 +1,9 @@
-"""The short cache every door goes through: hits, one computation at a time, stale copies.
+"""The cache every door goes through: one entry per question, stale-while-revalidate.
 
 Queries are counted on the real database; a failing database is simulated with
-``connection.execute_wrapper``, which refuses the queries on Recyclic's tables only.
+``connection.execute_wrapper``, which refuses the queries on Recyclic's tables only. Entries are
+aged by replacing the cache's clock, never by sleeping. Another gunicorn worker is played by the
+test writing to the shared cache (a real Redis, or the in-process cache) as that worker would.
 """
 
 import logging
@@ -20,9 +22,11 @@ from django.db import OperationalError, connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from reception_stats import cache as stats_cache
-from reception_stats.cache import cache_key, get_breakdown, get_live_stats
-from reception_stats.kpis import SiteNotFound, compute_live_stats
+from reception_stats import snapshot as stats_snapshot
+from reception_stats.cache import get_snapshot, peek
+from reception_stats.kpis import SiteNotFound
 from reception_stats.models import RECYCLIC_MODELS
+from reception_stats.snapshot import Question
 from tests.recipes import NOW, build_worked_example, make_poste, make_site, make_ticket
 from tests.services import REDIS_URL, redis_listens
 
@@ -54,44 +58,96 @@ def database_down():
         yield
 
 
+class Clock:
+    """The cache's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = Clock()
+    monkeypatch.setattr(stats_cache, "clock", fake)
+    return fake
+
+
+@pytest.fixture(autouse=True)
+def _cache_available():
+    """A test that broke the cache must not leave the next one without it."""
+    stats_cache._paused_until = 0.0
+    yield
+    stats_cache._paused_until = 0.0
+
+
+def key_of(window="24h", site=None, at=NOW, compare=None) -> str:
+    return Question(window, site, at, compare).key()
+
+
+def claim_of(key: str) -> str:
+    return f"{key}:computing"
+
+
+# --- hits and keys --------------------------------------------------------------------------
+
+
 def test_first_call_computes_then_the_cache_answers_without_a_query():
     build_worked_example()
 
-    first = get_live_stats("24h", at=NOW)
+    first = get_snapshot("24h", at=NOW)
     with CaptureQueriesContext(connection) as captured:
-        second = get_live_stats("24h", at=NOW)
+        second = get_snapshot("24h", at=NOW)
 
     assert first.outcome == "computed"
     assert second.outcome == "cached"
     assert recyclic_queries(captured) == []
-    assert second.stats == first.stats
-    assert second.stats.tickets_open == 1
+    assert second.snapshot == first.snapshot
+    assert second.snapshot.stats.tickets_open == 1
     assert second.stale is False
+
+
+def test_figures_and_breakdown_are_one_entry_with_one_generated_at():
+    poste = make_poste(NOW - timedelta(hours=2))
+    make_ticket(poste, lines=["4.5"])
+
+    served = get_snapshot("24h", at=NOW)
+
+    assert served.snapshot.breakdown.generated_at == served.snapshot.stats.generated_at
+    assert sum(hour.weight_in for hour in served.snapshot.breakdown.hours) == Decimal("4.5")
+    assert served.snapshot.stats.weight_in == Decimal("4.500")
 
 
 def test_each_question_has_its_own_key():
     site = make_site()
-    get_live_stats("24h", at=NOW)
+    get_snapshot("24h", at=NOW)
 
-    assert get_live_stats("today", at=NOW).outcome == "computed"
-    assert get_live_stats("24h", site=site.pk, at=NOW).outcome == "computed"
-    assert get_live_stats("24h", at=NOW - timedelta(minutes=1)).outcome == "computed"
-    assert get_live_stats("24h").outcome == "computed"
+    assert get_snapshot("today", at=NOW).outcome == "computed"
+    assert get_snapshot("24h", site=site.pk, at=NOW).outcome == "computed"
+    assert get_snapshot("24h", at=NOW - timedelta(minutes=1)).outcome == "computed"
+    assert get_snapshot("24h", at=NOW, compare="week").outcome == "computed"
+    assert get_snapshot("24h").outcome == "computed"
 
 
 def test_the_same_site_and_moment_written_differently_share_a_key():
     site = uuid4()
-    same_moment = NOW.astimezone(UTC)
-
-    assert cache_key("live", "24h", site, NOW) == cache_key("live", "24h", str(site), same_moment)
-    assert cache_key("live", "24h", None, None).endswith(":all:now")
+    assert key_of(site=site, at=NOW) == key_of(site=str(site), at=NOW.astimezone(UTC))
+    assert key_of(at=None).endswith(":all:now:-")
 
 
-def test_expired_figures_are_computed_again(options):
-    options(CACHE_TIMEOUT=0)
+def test_moments_within_the_same_second_share_an_answer():
+    build_worked_example()
+    first = get_snapshot("24h", at=NOW + timedelta(milliseconds=120))
+    second = get_snapshot("24h", at=NOW + timedelta(milliseconds=480))
 
-    assert get_live_stats("24h", at=NOW).outcome == "computed"
-    assert get_live_stats("24h", at=NOW).outcome == "computed"
+    assert (first.outcome, second.outcome) == ("computed", "cached")
+    assert key_of(at=NOW + timedelta(milliseconds=999)) == key_of(at=NOW)
+    assert first.snapshot.stats.period_end == NOW
 
 
 def test_flag_off_runs_no_query_and_caches_nothing(settings):
@@ -99,113 +155,151 @@ def test_flag_off_runs_no_query_and_caches_nothing(settings):
     settings.LIVE_RECEPTION_STATS_ENABLED = False
 
     with CaptureQueriesContext(connection) as captured:
-        off = get_live_stats("24h", at=NOW)
+        off = get_snapshot("24h", at=NOW)
     settings.LIVE_RECEPTION_STATS_ENABLED = True
-    on = get_live_stats("24h", at=NOW)
+    on = get_snapshot("24h", at=NOW)
 
     assert captured.captured_queries == []
     assert off.outcome == "disabled"
-    assert off.stats.enabled is False
-    assert off.stats.tickets_open == 0
+    assert off.snapshot.stats.enabled is False
+    assert off.snapshot.stats.tickets_open == 0
     # Turning the flag back on is instant: the zeros were never stored.
     assert on.outcome == "computed"
-    assert on.stats.tickets_open == 1
+    assert on.snapshot.stats.tickets_open == 1
 
 
 def test_an_unknown_site_is_not_cached_and_says_so():
     site = uuid4()
 
     with pytest.raises(SiteNotFound):
-        get_live_stats("24h", site=site)
+        get_snapshot("24h", site=site)
     make_site(id=site)
 
-    assert get_live_stats("24h", site=site).outcome == "computed"
+    assert get_snapshot("24h", site=site).outcome == "computed"
 
 
-def test_database_failure_serves_the_last_good_figures_marked_stale(options):
+# --- stale-while-revalidate -------------------------------------------------------------------
+
+
+def test_an_entry_older_than_the_cache_timeout_is_computed_again(clock, options):
     build_worked_example()
-    options(CACHE_TIMEOUT=0)  # the short copy is gone at once; the last good one stays
-    good = get_live_stats("24h", at=NOW)
+    options(CACHE_TIMEOUT=10)
+    first = get_snapshot("24h", at=NOW)
+    clock.advance(9)
+    assert get_snapshot("24h", at=NOW).outcome == "cached"
+    clock.advance(2)
+
+    again = get_snapshot("24h", at=NOW)
+
+    assert again.outcome == "computed"
+    assert again.snapshot.stats.generated_at >= first.snapshot.stats.generated_at
+    # The claim was given back once the new figures were stored.
+    assert caches["default"].get(claim_of(key_of())) is None
+
+
+def test_while_another_caller_refreshes_the_entry_is_served_at_once(clock, options):
+    build_worked_example()
+    options(CACHE_TIMEOUT=10)
+    first = get_snapshot("24h", at=NOW)
+    clock.advance(11)
+    assert caches["default"].add(claim_of(key_of()), "another-worker", 30)
+
+    with CaptureQueriesContext(connection) as captured:
+        served = get_snapshot("24h", at=NOW)
+
+    assert served.outcome == "cached"
+    assert served.stale is False
+    assert served.snapshot == first.snapshot
+    assert recyclic_queries(captured) == []
+
+
+def test_a_failed_refresh_serves_the_entry_stale_to_everyone(clock, options, caplog):
+    build_worked_example()
+    options(CACHE_TIMEOUT=10)
+    good = get_snapshot("24h", at=NOW)
+    clock.advance(11)
+
+    with database_down(), caplog.at_level(logging.WARNING, logger="reception_stats"):
+        refresher = get_snapshot("24h", at=NOW, source="admin")
+        with CaptureQueriesContext(connection) as captured:
+            other = get_snapshot("24h", at=NOW)
+
+    assert (refresher.outcome, other.outcome) == ("stale", "stale")
+    assert refresher.snapshot == other.snapshot == good.snapshot
+    # One caller tried the database; the claim it kept spares the others the wait.
+    assert recyclic_queries(captured) == []
+    assert caches["default"].get(claim_of(key_of())) is not None
+    assert "admin: the database failed (OperationalError); serving the figures of" in caplog.text
+
+
+def test_after_a_failure_the_next_try_comes_a_cache_timeout_later(clock, options):
+    build_worked_example()
+    options(CACHE_TIMEOUT=10)
+    get_snapshot("24h", at=NOW)
+    clock.advance(11)
+    with database_down():
+        assert get_snapshot("24h", at=NOW).outcome == "stale"
+    # The database is back, but the claim the failed try kept lasts CACHE_TIMEOUT seconds.
+    caches["default"].delete(claim_of(key_of()))  # as Redis would, once they have passed
+
+    back = get_snapshot("24h", at=NOW)
+
+    assert back.outcome == "computed"
+    assert get_snapshot("24h", at=NOW).outcome == "cached"
+
+
+def test_with_cache_timeout_zero_every_call_computes_and_failures_are_stale(options):
+    build_worked_example()
+    options(CACHE_TIMEOUT=0)
+    assert get_snapshot("24h", at=NOW).outcome == "computed"
+    good = get_snapshot("24h", at=NOW)
+    assert good.outcome == "computed"
 
     with database_down():
-        served = get_live_stats("24h", at=NOW)
+        stale = get_snapshot("24h", at=NOW)
+    assert (stale.outcome, stale.snapshot) == ("stale", good.snapshot)
+    # No claim is kept: the next call tries the database again.
+    assert caches["default"].get(claim_of(key_of())) is None
+    assert get_snapshot("24h", at=NOW).outcome == "computed"
 
-    assert served.outcome == "stale"
-    assert served.stale is True
-    assert served.stats == good.stats
 
-
-def test_database_failure_without_a_last_good_copy_raises():
+def test_database_failure_without_an_entry_raises():
     with database_down(), pytest.raises(OperationalError):
-        get_live_stats("24h", at=NOW)
+        get_snapshot("24h", at=NOW)
 
 
-def test_a_last_good_copy_older_than_stale_max_is_not_served(options):
-    options(CACHE_TIMEOUT=0)
-    get_live_stats("24h", at=NOW)
-    options(CACHE_TIMEOUT=0, STALE_MAX=0)
-
-    with database_down(), pytest.raises(OperationalError):
-        get_live_stats("24h", at=NOW)
-
-
-def test_the_last_good_copy_expires_with_stale_max(options):
-    options(CACHE_TIMEOUT=0, STALE_MAX=1)
-    get_live_stats("24h", at=NOW)
-    time.sleep(1.1)
+def test_an_entry_older_than_stale_max_is_not_served(clock, options):
+    options(CACHE_TIMEOUT=10, STALE_MAX=300)
+    get_snapshot("24h", at=NOW)
+    clock.advance(299)
+    with database_down():
+        assert get_snapshot("24h", at=NOW).outcome == "stale"
+    clock.advance(2)
+    caches["default"].delete(claim_of(key_of()))
 
     with database_down(), pytest.raises(OperationalError):
-        get_live_stats("24h", at=NOW)
+        get_snapshot("24h", at=NOW)
 
 
-def test_a_failing_cache_backend_is_bypassed_with_a_warning(settings, caplog):
-    settings.CACHES = {"default": {**DEAD_REDIS}}
-    build_worked_example()
-
-    # at_level attaches caplog to the app's logger, which does not propagate to the root one.
-    with caplog.at_level(logging.WARNING, logger="reception_stats"):
-        first = get_live_stats("24h", at=NOW, source="metrics")
-        second = get_live_stats("24h", at=NOW)
-
-    assert (first.outcome, second.outcome) == ("computed", "computed")
-    assert second.stats.tickets_open == 1
-    warnings = [r.getMessage() for r in caplog.records if r.name == "reception_stats.cache"]
-    # One warning per call: after the first failure the call leaves the cache alone.
-    assert len(warnings) == 2
-    assert warnings[0].startswith("metrics: cache 'default' unavailable (ConnectionError")
-
-
-def test_breakdown_goes_through_the_cache_too():
-    poste = make_poste(NOW - timedelta(hours=2))
-    make_ticket(poste, lines=["4.5"])
-
-    first = get_breakdown("24h", at=NOW)
-    second = get_breakdown("24h", at=NOW)
-
-    assert (first.outcome, second.outcome) == ("computed", "cached")
-    assert second.stats == first.stats
-    assert sum(hour.weight_in for hour in second.stats.hours) == Decimal("4.5")
-
-
-def test_twenty_simultaneous_callers_cause_one_computation(transactional_db, monkeypatch):
+def test_a_cold_key_asked_by_twenty_threads_is_computed_once(transactional_db, monkeypatch):
     # Committed rows, so that the callers' own connections see them.
     build_worked_example()
     computations = []
-    real_compute = stats_cache.compute_live_stats
+    real_compute = stats_cache.compute_snapshot
 
-    def counted_compute(*args, **kwargs):
+    def counted_compute(question):
         computations.append(threading.get_ident())
         time.sleep(0.2)  # long enough for every other caller to arrive and wait
-        return real_compute(*args, **kwargs)
+        return real_compute(question)
 
-    monkeypatch.setattr(stats_cache, "compute_live_stats", counted_compute)
+    monkeypatch.setattr(stats_cache, "compute_snapshot", counted_compute)
     start = threading.Barrier(20)
     results, errors = [], []
 
     def caller():
         try:
             start.wait()
-            results.append(get_live_stats("24h", at=NOW))
+            results.append(get_snapshot("24h", at=NOW))
         except Exception as error:  # collected, so that the test reports it
             errors.append(error)
         finally:
@@ -220,20 +314,76 @@ def test_twenty_simultaneous_callers_cause_one_computation(transactional_db, mon
     assert errors == []
     assert len(computations) == 1
     assert sorted(result.outcome for result in results) == ["cached"] * 19 + ["computed"]
-    assert {result.stats.generated_at for result in results} == {results[0].stats.generated_at}
-    assert results[0].stats.tickets_open == 1
+    assert {result.snapshot.generated_at for result in results} == {
+        results[0].snapshot.generated_at
+    }
     assert stats_cache._locks._locks == {}
 
 
-# --- One computation across processes: the claim in the shared cache --------------------------
+# --- comparison -------------------------------------------------------------------------------
+
+
+def test_compare_week_adds_last_weeks_snapshot():
+    last_week = NOW - timedelta(days=7)
+    poste = make_poste(last_week - timedelta(hours=2))
+    make_ticket(poste, lines=["12"])
+
+    served = get_snapshot("today", at=NOW, compare="week")
+
+    previous = served.snapshot.previous
+    assert previous is not None
+    assert previous.stats.period_end == last_week
+    # A week ago that ticket was open on a poste of the day; now it is abandoned.
+    assert previous.stats.tickets_open == 1
+    assert previous.stats.weight_in == Decimal("12.000")
+    assert served.snapshot.stats.tickets_open == 0
+    assert served.snapshot.stats.weight_in == Decimal("0.000")
+    assert served.snapshot.previous.previous is None
+
+
+# --- /metrics reads, never computes -----------------------------------------------------------
+
+
+def test_peek_never_computes(clock):
+    build_worked_example()
+    with CaptureQueriesContext(connection) as captured:
+        assert peek("24h") is None
+    assert captured.captured_queries == []
+    served = get_snapshot("24h", compare="week")
+
+    assert peek("24h") == served.snapshot
+    assert peek("today") is None
+    clock.advance(301)
+    assert peek("24h") is None
+
+
+# --- the cache server failing -----------------------------------------------------------------
+
+
+def test_a_failing_cache_is_bypassed_and_left_alone_for_a_while(settings, caplog):
+    settings.CACHES = {"default": {**DEAD_REDIS}}
+    build_worked_example()
+
+    # at_level attaches caplog to the app's logger, which does not propagate to the root one.
+    with caplog.at_level(logging.WARNING, logger="reception_stats"):
+        first = get_snapshot("24h", at=NOW, source="admin")
+        second = get_snapshot("24h", at=NOW)
+
+    assert (first.outcome, second.outcome) == ("computed", "computed")
+    assert second.snapshot.stats.tickets_open == 1
+    warnings = [r.getMessage() for r in caplog.records if r.name == "reception_stats.cache"]
+    # One warning: after the first failure the process leaves the cache alone for a while.
+    assert len(warnings) == 1
+    assert warnings[0].startswith("admin: cache 'default' unavailable (ConnectionError")
+    assert stats_cache.cache_available() is False
+
+
+# --- across processes: the claim in a shared cache --------------------------------------------
 
 
 @pytest.fixture(params=["locmem", "redis"])
 def shared_cache(request, settings):
-    """The default cache, as gunicorn's workers share it: Redis (real server), or in-process.
-
-    Another worker is played by the test itself, writing to the cache as that worker would.
-    """
+    """The default cache, as gunicorn's workers share it: Redis (real server), or in-process."""
     if request.param == "redis":
         if not redis_listens():
             pytest.skip("no Redis server on 127.0.0.1:6379")
@@ -244,140 +394,61 @@ def shared_cache(request, settings):
     cache.clear()
 
 
-def claim_of(key: str) -> str:
-    return f"{key}:computing"
-
-
-def later(seconds: float, action) -> threading.Thread:
-    thread = threading.Thread(target=lambda: (time.sleep(seconds), action()))
-    thread.start()
-    return thread
-
-
-def test_figures_another_process_computes_are_awaited_not_computed_again(shared_cache):
+def test_the_claim_is_taken_while_refreshing_and_given_back_after(
+    shared_cache, clock, options, monkeypatch
+):
     build_worked_example()
-    figures = compute_live_stats("24h", now=NOW)
-    key = cache_key("live", "24h", None, NOW)
-    assert shared_cache.add(claim_of(key), 4242, 30)  # another worker is computing
-
-    def the_other_worker_finishes():
-        shared_cache.set(key, figures, 10)
-        shared_cache.delete(claim_of(key))
-
-    finisher = later(0.3, the_other_worker_finishes)
-    started = time.monotonic()
-    with CaptureQueriesContext(connection) as captured:
-        result = get_live_stats("24h", at=NOW)
-    waited = time.monotonic() - started
-    finisher.join()
-
-    assert result.outcome == "cached"
-    assert result.stats == figures
-    assert recyclic_queries(captured) == []
-    assert 0.3 <= waited < 1.5
-
-
-def test_the_claim_is_taken_while_computing_and_given_back_after(shared_cache, monkeypatch):
-    build_worked_example()
-    key = cache_key("live", "24h", None, NOW)
+    options(CACHE_TIMEOUT=10)
+    get_snapshot("24h", at=NOW)
+    clock.advance(11)
     claims_seen = []
-    real_compute = stats_cache.compute_live_stats
+    real_compute = stats_cache.compute_snapshot
 
-    def watched_compute(*args, **kwargs):
-        claims_seen.append(shared_cache.get(claim_of(key)))
-        return real_compute(*args, **kwargs)
+    def watched_compute(question):
+        claims_seen.append(shared_cache.get(claim_of(key_of())))
+        return real_compute(question)
 
-    monkeypatch.setattr(stats_cache, "compute_live_stats", watched_compute)
-    assert get_live_stats("24h", at=NOW).outcome == "computed"
+    monkeypatch.setattr(stats_cache, "compute_snapshot", watched_compute)
+    assert get_snapshot("24h", at=NOW).outcome == "computed"
 
-    # This process's own token while it computed, given back afterwards.
     assert len(claims_seen) == 1
     assert re.fullmatch(r"[0-9a-f]{32}", claims_seen[0])
-    assert shared_cache.get(claim_of(key)) is None
+    assert shared_cache.get(claim_of(key_of())) is None
 
 
-def test_the_figures_are_stored_before_the_claim_is_given_back(shared_cache, monkeypatch):
-    # Otherwise a process waiting for them would find neither figures nor claim, and compute.
+def test_another_workers_claim_means_no_computation_here(shared_cache, clock, options):
     build_worked_example()
-    key = cache_key("live", "24h", None, NOW)
-    stored_at_release = []
-    real_release = stats_cache._release
+    options(CACHE_TIMEOUT=10)
+    first = get_snapshot("24h", at=NOW)
+    clock.advance(11)
+    assert shared_cache.add(claim_of(key_of()), "another-worker", 30)
 
-    def watched_release(released_key, token):
-        stored_at_release.append((released_key, shared_cache.get(released_key) is not None))
-        real_release(released_key, token)
+    with CaptureQueriesContext(connection) as captured:
+        served = get_snapshot("24h", at=NOW)
 
-    monkeypatch.setattr(stats_cache, "_release", watched_release)
-    assert get_live_stats("24h", at=NOW).outcome == "computed"
-    assert stored_at_release == [(key, True)]
-
-
-def test_another_process_claim_is_left_alone(shared_cache):
-    # A process that ran past its claim's lifetime must not delete the claim another one took.
-    key = cache_key("live", "24h", None, NOW)
-    shared_cache.set(claim_of(key), "the-next-process-token", 30)
-    stats_cache._release(key, "an-older-token")
-    assert shared_cache.get(claim_of(key)) == "the-next-process-token"
+    assert (served.outcome, served.snapshot) == ("cached", first.snapshot)
+    assert recyclic_queries(captured) == []
+    assert shared_cache.get(claim_of(key_of())) == "another-worker"
 
 
-@pytest.mark.parametrize("setting", ["cache off", "flag off"])
-def test_no_claim_without_the_cache_or_with_the_flag_off(shared_cache, options, settings, setting):
+def test_the_claim_lasts_as_long_as_a_computation_may(shared_cache, clock, options):
+    """A worker that died while refreshing holds the claim no longer than its statements may
+    take, after which another worker refreshes."""
+    options(CACHE_TIMEOUT=10, STATEMENT_TIMEOUT_MS=1000)
     build_worked_example()
-    if setting == "cache off":
-        options(CACHE_TIMEOUT=0)
-    else:
-        settings.LIVE_RECEPTION_STATS_ENABLED = False
-    key = cache_key("live", "24h", None, NOW)
-    assert shared_cache.add(claim_of(key), "another-process", 30)
+    get_snapshot("24h", at=NOW)
+    clock.advance(11)
+    taken = {}
+    real_add = stats_cache.Store.add
 
-    started = time.monotonic()
-    result = get_live_stats("24h", at=NOW)
+    def watched_add(store, key, value, timeout):
+        taken[key] = timeout
+        return real_add(store, key, value, timeout)
 
-    assert result.outcome == ("computed" if setting == "cache off" else "disabled")
-    assert time.monotonic() - started < 0.5  # nobody waited for the other process's claim
-    assert shared_cache.get(claim_of(key)) == "another-process"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(stats_cache.Store, "add", watched_add)
+        get_snapshot("24h", at=NOW)
 
-
-def test_a_failed_computation_gives_the_claim_back(shared_cache):
-    key = cache_key("live", "24h", None, NOW)
-    with database_down(), pytest.raises(OperationalError):
-        get_live_stats("24h", at=NOW)
-    assert shared_cache.get(claim_of(key)) is None
-
-
-def test_a_process_that_ended_without_figures_hands_the_claim_over(shared_cache):
-    build_worked_example()
-    key = cache_key("live", "24h", None, NOW)
-    assert shared_cache.add(claim_of(key), 4242, 30)
-    # That worker's database failed: it gives the claim back, with no figures.
-    releaser = later(0.2, lambda: shared_cache.delete(claim_of(key)))
-    started = time.monotonic()
-    result = get_live_stats("24h", at=NOW)
-    waited = time.monotonic() - started
-    releaser.join()
-
-    assert result.outcome == "computed"
-    assert result.stats.tickets_open == 1
-    assert 0.2 <= waited < 1.5
-    assert shared_cache.get(claim_of(key)) is None
-
-
-def test_a_claim_held_too_long_delays_by_its_lifetime_at_most(shared_cache, options, caplog):
-    # A worker that died or hangs while computing: its claim outlives any statement.
-    # Its lifetime, and the wait: 6 statements of 0.1 s, rounded up to Redis' whole second.
-    options(STATEMENT_TIMEOUT_MS=100)
-    assert stats_cache.claim_seconds() == 1
-    build_worked_example()
-    key = cache_key("live", "24h", None, NOW)
-    assert shared_cache.add(claim_of(key), 4242, 60)
-
-    started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="reception_stats"):
-        result = get_live_stats("24h", at=NOW, source="admin")
-    waited = time.monotonic() - started
-
-    assert result.outcome == "computed"
-    assert 1.0 <= waited < 2.5
-    assert f"admin: other processes have been computing {key} for 1 s" in caplog.text
-    # The other worker's claim is left to expire: it is not this process's to give back.
-    assert shared_cache.get(claim_of(key)) == 4242
+    # 9 statements at most, each cut by the client 0.5 s after its 1 s statement timeout.
+    assert taken == {claim_of(key_of()): 14}
+    assert stats_snapshot.MAX_STATEMENTS == 9

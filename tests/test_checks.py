@@ -1,11 +1,14 @@
 """The schema check: what ``manage.py check --database default`` tells about Recyclic's tables.
 
+Warnings, never errors: ``migrate`` runs the database checks too, and Django's own tables must be
+creatable whatever state Recyclic's database is in.
+
 Each test breaks the test database with DDL inside its own transaction, which the test's
 rollback undoes (both PostgreSQL and SQLite roll back DDL).
 """
 
 import pytest
-from django.core.checks import Tags, run_checks
+from django.core.checks import WARNING, Tags, run_checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import connection
@@ -48,9 +51,9 @@ def test_clean_on_the_test_database():
 def test_registered_as_a_database_check():
     execute("ALTER TABLE sale_items RENAME TO sale_items_old")
     ids = [message.id for message in run_checks(tags=[Tags.database], databases=["default"])]
-    assert "reception_stats.E001" in ids
+    assert "reception_stats.W010" in ids
     # Without --database, Django runs no database check: the database is not touched.
-    assert "reception_stats.E001" not in [message.id for message in run_checks()]
+    assert "reception_stats.W010" not in [message.id for message in run_checks()]
 
 
 def test_checks_only_the_database_the_figures_are_read_from():
@@ -59,34 +62,44 @@ def test_checks_only_the_database_the_figures_are_read_from():
     assert check_recyclic_schema(None, databases=None) == []
 
 
-def test_missing_table_is_e001():
+def test_missing_table_is_w010():
     execute("ALTER TABLE sale_items RENAME TO sale_items_old")
     [message] = check_recyclic_schema(None, databases=["default"])
-    assert message.id == "reception_stats.E001"
+    assert message.id == "reception_stats.W010"
+    assert message.level == WARNING
     assert "sale_items" in message.msg
     assert "Recyclic database" in message.hint
 
 
-def test_check_command_reports_a_missing_table():
+def test_check_command_reports_a_missing_table_and_fails_at_warning_level(capsys):
     execute("ALTER TABLE sale_items RENAME TO sale_items_old")
-    with pytest.raises(SystemCheckError, match=r"reception_stats\.E001\) Table sale_items"):
-        call_command("check", databases=["default"])
+    call_command("check", databases=["default"])
+    assert "(reception_stats.W010) Table sale_items" in capsys.readouterr().err
+    with pytest.raises(SystemCheckError, match=r"reception_stats\.W010\) Table sale_items"):
+        call_command("check", databases=["default"], fail_level="WARNING")
 
 
-def test_missing_column_is_e002():
+def test_migrate_is_never_stopped_by_recyclic_tables(capsys):
+    """Django's own tables are created whatever state Recyclic's database is in."""
+    execute("ALTER TABLE sale_items RENAME TO sale_items_old")
+    call_command("migrate", database="default", interactive=False, verbosity=0, skip_checks=False)
+    assert "(reception_stats.W010)" in capsys.readouterr().err
+
+
+def test_missing_column_is_w011():
     execute("ALTER TABLE sales DROP COLUMN note")
     assert schema_messages() == [
-        ("reception_stats.E002", "Column sales.note is missing; the model Sale reads it.")
+        ("reception_stats.W011", "Column sales.note is missing; the model Sale reads it.")
     ]
 
 
-def test_incompatible_type_is_e003():
+def test_incompatible_type_is_w012():
     execute(
         "ALTER TABLE sale_items DROP COLUMN notes",
         "ALTER TABLE sale_items ADD COLUMN notes integer",
     )
     [(code, text)] = schema_messages()
-    assert code == "reception_stats.E003"
+    assert code == "reception_stats.W012"
     assert text.startswith("Column sale_items.notes has type integer; SaleItem.notes expects")
     assert "TextField" in text or "text" in text
 
@@ -98,10 +111,10 @@ def test_enum_and_text_columns_are_compatible_with_char_fields():
 
 
 @postgresql_only
-def test_timestamp_without_time_zone_is_e003_with_a_time_zone_hint():
+def test_timestamp_without_time_zone_is_w012_with_a_time_zone_hint():
     execute("ALTER TABLE sales ALTER COLUMN sale_date TYPE timestamp without time zone")
     [message] = check_recyclic_schema(None, databases=["default"])
-    assert message.id == "reception_stats.E003"
+    assert message.id == "reception_stats.W012"
     assert message.msg == (
         "Column sales.sale_date has type timestamp without time zone; "
         "Sale.sale_date expects timestamp with time zone."
@@ -110,13 +123,13 @@ def test_timestamp_without_time_zone_is_e003_with_a_time_zone_hint():
 
 
 @postgresql_only
-def test_enum_of_another_type_is_named_in_e003():
+def test_enum_of_another_type_is_named_in_w012():
     execute(
         "ALTER TABLE sale_items DROP COLUMN quantity",
         "ALTER TABLE sale_items ADD COLUMN quantity userrole NOT NULL",
     )
     [(code, text)] = schema_messages()
-    assert code == "reception_stats.E003"
+    assert code == "reception_stats.W012"
     assert "sale_items.quantity has type userrole" in text
 
 
@@ -133,18 +146,37 @@ def test_nullable_column_for_a_not_null_field_is_w001():
     ]
 
 
-def test_unreachable_database_is_one_e000(unreachable_database):
+def test_unreachable_database_is_one_w014(unreachable_database):
     [message] = check_recyclic_schema(None, databases=[unreachable_database])
-    assert message.id == "reception_stats.E000"
+    assert message.id == "reception_stats.W014"
     assert "127.0.0.1:1" in message.msg
     assert "Traceback" not in message.msg
 
 
 def test_check_command_reports_an_unreachable_database(unreachable_database):
     with pytest.raises(SystemCheckError) as raised:
-        call_command("check", databases=[unreachable_database])
-    assert "reception_stats.E000" in str(raised.value)
+        call_command("check", databases=[unreachable_database], fail_level="WARNING")
+    assert "reception_stats.W014" in str(raised.value)
     assert "Traceback" not in str(raised.value)
+
+
+@postgresql_only
+def test_a_locked_table_does_not_stall_the_check(transactional_db, options):
+    """The catalog is read, not the tables: a migration of Recyclic holding ACCESS EXCLUSIVE
+    on a table leaves the check answering at once."""
+    import psycopg
+
+    settings_dict = connection.settings_dict
+    with psycopg.connect(
+        host=settings_dict["HOST"] or "127.0.0.1",
+        port=settings_dict["PORT"] or 5432,
+        dbname=settings_dict["NAME"],
+        user=settings_dict["USER"] or "postgres",
+    ) as locker:
+        locker.execute("LOCK TABLE sales IN ACCESS EXCLUSIVE MODE")
+        options(LOCK_TIMEOUT_MS=5000, STATEMENT_TIMEOUT_MS=10000)
+        assert check_recyclic_schema(None, databases=["default"]) == []
+        locker.rollback()
 
 
 # --- E004: the time limits, without a database ------------------------------------------------

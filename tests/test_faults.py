@@ -2,14 +2,18 @@
 
 - Recyclic's table locked by another transaction (``LOCK TABLE … ACCESS EXCLUSIVE`` from a
   connection of its own): the request ends within the lock or statement timeout, with the last
-  good figures or 503; nothing hangs.
+  good figures or 503; nothing hangs. ``/healthz`` answers at once.
 - The database unreachable when the app starts, gone while it runs, back again: gunicorn
   answers stale figures or 503 meanwhile and recovers by itself, without a restart. The database
   "goes away" through a TCP relay the test cuts and restores (connections reset, then refused),
   since the PostgreSQL server itself is shared; its backends are also killed with
   ``pg_terminate_backend``.
-- The cache server (Redis) gone while the app runs, then back: figures still computed, a
-  warning logged, no error.
+- The database frozen (the relay keeps the connections and answers nothing): every door answers
+  within 3 s, stale figures or 503 with Retry-After, and no gunicorn worker is killed.
+- Both in the one-database setup (Django's own tables, sessions and tokens, behind the same
+  relay) and in the split one (only Recyclic's database behind it).
+- The cache server (Redis) gone while the app runs, then back, or stalled: figures still
+  computed, a warning logged, no error, and a stalled Redis costs its socket timeout once.
 - ``manage.py reception_stats`` as a real process: a distinct exit code and one clear line for
   bad input (2), an unknown site (3), an unreachable database (4), a timeout (5).
 
@@ -19,15 +23,11 @@ conftest.py empties Recyclic's tables after them.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import selectors
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -53,6 +53,7 @@ from tests.processes import (
     postgres_url,
 )
 from tests.recipes import NOW, build_worked_example
+from tests.relays import TcpRelay
 from tests.services import REDIS_PORT, redis_listens
 
 LIVE = "/api/v1/reception/stats/live"
@@ -194,79 +195,6 @@ def test_the_lock_and_the_limits_end_with_the_computation(api, options):
 # --- The database unreachable, gone, back: gunicorn with a cut-able relay -----------------------
 
 
-class TcpRelay:
-    """A TCP relay on loopback to the PostgreSQL server, which the test can cut and restore.
-
-    Cut, it closes every relayed connection (the app's connections break as when a server
-    restarts) and stops listening (new connections are refused); restored, it listens again on
-    the same port.
-    """
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self._listener: socket.socket | None = None
-        self._sockets: set[socket.socket] = set()
-        self._lock = threading.Lock()
-
-    def restore(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(16)
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def cut(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            # Closing alone would leave it listening while the accept thread blocks on it.
-            with contextlib.suppress(OSError):
-                listener.shutdown(socket.SHUT_RDWR)
-            listener.close()
-        with self._lock:
-            sockets, self._sockets = self._sockets, set()
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return  # cut
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                self._sockets |= {client, upstream}
-            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
-
-    def _pipe(self, client: socket.socket, upstream: socket.socket) -> None:
-        selector = selectors.DefaultSelector()
-        try:
-            selector.register(client, selectors.EVENT_READ, upstream)
-            selector.register(upstream, selectors.EVENT_READ, client)
-            while True:
-                for key, _ in selector.select(timeout=1):
-                    data = key.fileobj.recv(65536)
-                    if not data:
-                        return
-                    key.data.sendall(data)
-        except (OSError, ValueError):
-            return
-        finally:
-            selector.close()
-            for sock in (client, upstream):
-                sock.close()
-
-
 def _get_json(server: Gunicorn, path: str, token: str | None = None) -> tuple[int, dict | str]:
     status, body = server.get(path, token)
     try:
@@ -284,27 +212,36 @@ def relay() -> Iterator[TcpRelay]:
     relay.cut()
 
 
-@pytest.fixture
-def server_through(relay, tmp_path) -> Iterator[Gunicorn]:
-    """gunicorn, one worker, reading the figures through the relay (still cut at start).
+#: The two ways to deploy: one database for everything (Django's own tables, sessions and tokens
+#: inside Recyclic's database, as a small install does), or Django's tables apart from
+#: Recyclic's (RECYCLIC_DATABASE_URL), where the fault hits the figures only.
+SETUPS = ("one database", "split")
+SERVER_SECRET_KEY = "tests-only-faults"
 
-    Django's own tables (users, tokens) stay on a direct connection, as the README advises
-    (figures on RECEPTION_STATS_DATABASE_URL): the fault hits the figures only.
-    """
+
+@pytest.fixture(params=SETUPS)
+def server_through(request, relay, tmp_path) -> Iterator[Gunicorn]:
+    """gunicorn, one worker, reading Recyclic's tables through the relay (still cut at start);
+    in the one-database setup Django's own tables too."""
+    through_relay = _database_url(relay.port, application_name="rs-fault-kpi")
+    if request.param == "split":
+        databases = {"DATABASE_URL": _database_url(), "RECYCLIC_DATABASE_URL": through_relay}
+    else:
+        databases = {"DATABASE_URL": through_relay}
     environment = environment_without(
-        ("DJANGO_", "PROMETHEUS_", "GUNICORN_", "METRICS_", "RECEPTION_"),
+        ("DJANGO_", "PROMETHEUS_", "GUNICORN_", "METRICS_", "RECEPTION_", "RECYCLIC_"),
         DJANGO_SETTINGS_MODULE="recyclic.settings",
-        SECRET_KEY="tests-only-faults",
+        SECRET_KEY=SERVER_SECRET_KEY,
         DEBUG="false",
         SECURE_SSL_REDIRECT="false",
         ALLOWED_HOSTS="127.0.0.1",
-        DATABASE_URL=_database_url(),
-        RECEPTION_STATS_DATABASE_URL=_database_url(relay.port, application_name="rs-fault-kpi"),
         CONN_MAX_AGE="60",
         CACHE_URL="locmemcache://",
         RECEPTION_STATS_CACHE_TIMEOUT="0",
+        RECEPTION_STATS_UNRESPONSIVE_PAUSE_SECONDS="1",
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
         LOG_FORMAT="plain",
+        **databases,
     )
     with gunicorn(environment, tmp_path, workers=1) as server:
         yield server
@@ -319,21 +256,39 @@ def _terminate_backends(application_name: str) -> int:
         ).fetchone()[0]
 
 
+def _session_cookie(user) -> dict[str, str]:
+    """A logged-in session of ``user``, written in the database as the login form would,
+    signed with the server's secret key."""
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.test import override_settings
+
+    from reception_stats.sessions import SessionStore
+
+    with override_settings(SECRET_KEY=SERVER_SECRET_KEY):
+        session = SessionStore()
+        session[SESSION_KEY] = str(user.pk)
+        session[BACKEND_SESSION_KEY] = "reception_stats.backends.CachedModelBackend"
+        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        session.save()
+    return {"Cookie": f"{settings.SESSION_COOKIE_NAME}={session.session_key}"}
+
+
 @pytest.mark.gunicorn
-def test_the_database_unreachable_gone_and_back_without_a_restart(
-    relay, server_through, staff_user
-):
+def test_the_database_unreachable_gone_and_back_without_a_restart(relay, server_through, manager):
     build_worked_example()
-    token = Token.objects.create(user=staff_user).key
+    token = Token.objects.create(user=manager).key
     at = "?at=" + quote(NOW.isoformat())
 
     # Unreachable from the start: 503 with Retry-After, and /healthz says error.
-    status, body = _get_json(server_through, LIVE + at, token)
-    assert (status, body) == (
+    status, headers, body = server_through.request(LIVE + at, token)
+    assert (status, json.loads(body)) == (
         503,
         {"detail": "The statistics are temporarily unavailable. Try again in a moment."},
     )
-    assert server_through.get("/healthz")[0] == 503
+    assert headers["Retry-After"] == "30"
+    status, headers, _body = server_through.request("/healthz")
+    assert (status, headers["Retry-After"]) == (503, "30")
 
     # Back: the next request computes, without any restart.
     relay.restore()
@@ -342,7 +297,8 @@ def test_the_database_unreachable_gone_and_back_without_a_restart(
     assert (good["tickets_open"], good["weight_in"], good["stale"]) == (1, 19.5, False)
     assert server_through.get("/healthz")[0] == 200
 
-    # Gone while running: connections reset, new ones refused. The last good figures, stale.
+    # Gone while running: connections reset, new ones refused. The last good figures, stale,
+    # also where the token itself lives in the database that went away.
     relay.cut()
     status, stale = _get_json(server_through, LIVE + at, token)
     assert status == 200
@@ -363,6 +319,56 @@ def test_the_database_unreachable_gone_and_back_without_a_restart(
     log = server_through.log_text()
     assert "Traceback" not in log
     assert "serving the figures of" in log  # the stale answer was logged as a warning
+
+
+#: The promise: with the database frozen, every door answers within this many seconds.
+FROZEN_BOUND = 3.0
+
+
+@pytest.mark.gunicorn
+def test_a_frozen_database_never_hangs_a_door(relay, server_through, manager):
+    build_worked_example()
+    token = Token.objects.create(user=manager).key
+    session = _session_cookie(manager)
+    at = "?at=" + quote(NOW.isoformat())
+    relay.restore()
+    # Warm: each door has figures, the token and the session are looked up once.
+    assert _get_json(server_through, LIVE + at, token)[0] == 200
+    assert "rs-state-ok" in server_through.get(FRAGMENT + at, headers=session)[1]
+    assert "rs-state-ok" in server_through.get(PAGE + at, headers=session)[1]
+
+    relay.freeze()
+    answers = {}
+    for name, path, credentials in [
+        ("api", LIVE + at, {"token": token}),
+        ("fragment", FRAGMENT + at, {"headers": session}),
+        ("page", PAGE + at, {"headers": session}),
+        ("healthz", "/healthz", {}),
+        ("metrics", "/metrics", {}),
+        ("api again", LIVE + at, {"token": token}),
+    ]:
+        started = time.monotonic()
+        status, headers, body = server_through.request(path, **credentials)
+        answers[name] = (status, time.monotonic() - started, headers, body)
+
+    slowest = max(elapsed for _status, elapsed, _headers, _body in answers.values())
+    assert slowest < FROZEN_BOUND, {name: round(a[1], 2) for name, a in answers.items()}
+    assert json.loads(answers["api"][3])["stale"] is True
+    assert answers["api"][0] == answers["api again"][0] == 200
+    assert (answers["fragment"][0], answers["page"][0]) == (200, 200)
+    assert "rs-state-stale" in answers["fragment"][3]
+    assert (answers["healthz"][0], answers["healthz"][2]["Retry-After"]) == (503, "30")
+    assert answers["metrics"][0] == 200
+
+    # Thawed: once the pause is over (1 s here) the next request computes afresh.
+    relay.thaw()
+    time.sleep(1.2)
+    status, fresh = _get_json(server_through, LIVE + at, token)
+    assert (status, fresh["stale"]) == (200, False)
+
+    log = server_through.log_text()
+    assert "WORKER TIMEOUT" not in log  # gunicorn never had to kill a worker
+    assert "Traceback" not in log
 
 
 # --- The cache server gone while the app runs, then back --------------------------------------
@@ -400,6 +406,42 @@ def test_redis_gone_and_back_never_fails_a_request(api, settings, caplog):
     assert all("unavailable" in message for message in warnings)
 
 
+@pytest.mark.skipif(not redis_listens(), reason="no Redis server on 127.0.0.1:6379")
+def test_a_stalled_redis_costs_its_socket_timeout_once(api, settings, caplog):
+    """Redis stops answering (a DEBUG SLEEP, a stalled host): the first request waits for the
+    socket timeout the settings give Redis (a quarter of a second), then the process leaves the
+    cache alone for a while; the figures are computed without it."""
+    redis_relay = TcpRelay(("127.0.0.1", REDIS_PORT))
+    redis_relay.restore()
+    settings.CACHES = {
+        "default": {
+            **environ.Env.cache_url_config(f"redis://127.0.0.1:{redis_relay.port}/15"),
+            "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
+        }
+    }
+    from django.core.cache import caches
+
+    build_worked_example()
+    query = {"at": NOW.isoformat()}
+    try:
+        caches["default"].clear()
+        assert api.get(LIVE, query).status_code == 200
+        redis_relay.freeze()
+        timings = []
+        with caplog.at_level(logging.WARNING, logger="reception_stats"):
+            for _ in range(3):
+                started = time.monotonic()
+                response = api.get(LIVE, query)
+                timings.append(time.monotonic() - started)
+                assert (response.status_code, response.json()["tickets_open"]) == (200, 1)
+    finally:
+        redis_relay.cut()
+
+    assert timings[0] < 1.0, timings
+    assert max(timings[1:]) < 0.25, timings  # the cache is left alone: no wait at all
+    assert len([r for r in caplog.records if "unavailable" in r.getMessage()]) == 1
+
+
 # --- The command line: one exit code per failure ----------------------------------------------
 
 
@@ -426,6 +468,23 @@ def _one_line(result: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
+def test_healthz_answers_at_once_while_recyclic_migrates_a_table(client, manager):
+    """An Alembic migration holds ACCESS EXCLUSIVE on a table: the schema check reads the
+    catalog, not the table, and /healthz does not wait behind the lock."""
+    _needs_postgresql()
+    client.force_login(manager)
+    with psycopg.connect(_conninfo(application_name="rs-test-locker")) as locker:
+        locker.execute("LOCK TABLE sales IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        response = client.get("/healthz")
+        elapsed = time.monotonic() - started
+        locker.rollback()
+
+    assert response.status_code == 200
+    assert response.json()["schema"] == "ok"
+    assert elapsed < 1.0
+
+
 def test_command_exit_codes_for_bad_input_and_an_unreachable_database(tmp_path):
     bad = _command("--window", "week", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
     unreachable = _command(DATABASE_URL="postgres://postgres@127.0.0.1:1/recyclic")
@@ -434,6 +493,21 @@ def test_command_exit_codes_for_bad_input_and_an_unreachable_database(tmp_path):
     assert "window" in _one_line(bad)
     assert unreachable.returncode == EXIT_DATABASE == 4
     assert "127.0.0.1:1" in _one_line(unreachable)
+
+
+def test_command_against_a_frozen_database_ends_with_exit_4(relay):
+    """A server that accepts the connection and never answers: connect_timeout (2 s) ends it."""
+    relay.restore()
+    relay.freeze()
+
+    started = time.monotonic()
+    result = _command(DATABASE_URL=_database_url(relay.port))
+    elapsed = time.monotonic() - started
+
+    assert result.returncode == EXIT_DATABASE == 4
+    assert f"127.0.0.1:{relay.port}" in _one_line(result)
+    assert "timeout" in _one_line(result)
+    assert elapsed < 20  # a Django start-up and 2 s, not a hang
 
 
 def test_command_exit_code_for_an_unknown_site(tmp_path):

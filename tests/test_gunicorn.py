@@ -137,7 +137,6 @@ def live_stats_requests(samples, source: str) -> float:
 
 def test_metrics_add_up_every_workers_requests(server, tmp_path):
     metrics_dir = tmp_path / "prometheus"
-    scrapes = 0
     deadline = time.monotonic() + STARTUP_SECONDS
     while True:
         try:
@@ -147,7 +146,6 @@ def test_metrics_add_up_every_workers_requests(server, tmp_path):
             pass
         assert time.monotonic() < deadline, server.log_text()
         time.sleep(0.2)
-    scrapes += 1
 
     sent = 0
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -166,14 +164,12 @@ def test_metrics_add_up_every_workers_requests(server, tmp_path):
     assert sum(by_worker.values()) == sent
 
     status, page = server.get("/metrics")
-    scrapes += 1
     assert status == 200
     samples = samples_of(page)
     assert healthz_total(samples) == sent
-    # Each scrape asks for the figures of both windows (computed or from the worker's cache).
-    assert live_stats_requests(samples, "metrics") == 2 * scrapes
+    # A scrape reads the figures the doors left in the cache; it never asks for any itself.
+    assert live_stats_requests(samples, "metrics") == 0
     assert samples[("reception_live_stats_enabled", ())] == 1
-    assert samples[("reception_live_stats_tickets_open", (("window", "24h"),))] == 0
 
     # HUP replaces both workers; what the old ones counted is still counted.
     old_workers = set(by_worker)
@@ -181,11 +177,10 @@ def test_metrics_add_up_every_workers_requests(server, tmp_path):
     server.wait_for(r"Booting worker with pid: (\d+)", count=4)
     server.wait_for(r"Worker exiting \(pid: \d+\)", count=2)
     status, page = server.get("/metrics")
-    scrapes += 1
     assert status == 200
     samples = samples_of(page)
     assert healthz_total(samples) == sent
-    assert live_stats_requests(samples, "metrics") == 2 * scrapes
+    assert live_stats_requests(samples, "metrics") == 0
     new_workers = {
         int(pid) for pid in re.findall(r"Booting worker with pid: (\d+)", server.log_text())
     }
@@ -198,15 +193,14 @@ def test_metrics_add_up_every_workers_requests(server, tmp_path):
     spent = re.findall(r'"GET /healthz HTTP/1\.1" 200 .* (\d+)$', access, re.MULTILINE)
     assert len(spent) == sent
     assert all(0 < int(microseconds) < 30_000_000 for microseconds in spent)
+    assert server.get("/api/v1/reception/stats/live")[0] == 401
     log = server.log_text()
     assert "Traceback" not in log
-    events = [
-        json.loads(line)
-        for line in log.splitlines()
-        if line.startswith("{") and '"reception_live_stats"' in line
-    ]
-    assert len(events) == 2 * scrapes
-    assert {event["source"] for event in events} == {"metrics"}
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    # A scrape asks for no figures: no request for them was logged.
+    assert [line for line in lines if line.get("event") == "reception_live_stats"] == []
+    # The app's logs are JSON objects, one a line: here Django's for the refused request.
+    assert any(line["logger"] == "django.request" and line["status_code"] == 401 for line in lines)
 
 
 def wait_for_a_backend_blocked_by(locker: psycopg.Connection, admin: psycopg.Connection) -> None:
@@ -220,27 +214,28 @@ def wait_for_a_backend_blocked_by(locker: psycopg.Connection, admin: psycopg.Con
 
 
 @pytest.mark.skipif(not redis_listens(), reason="no Redis server on 127.0.0.1:6379")
-def test_workers_sharing_redis_compute_an_expired_figure_once(
-    django_db_setup, django_db_blocker, tmp_path, staff_user
+def test_workers_sharing_redis_refresh_an_expired_entry_once_and_nobody_waits(
+    django_db_setup, django_db_blocker, tmp_path, manager
 ):
-    """Three workers, one Redis: the first to ask computes, the others wait for its figures.
+    """Three workers, one Redis, an entry past CACHE_TIMEOUT: the first request to claim it
+    refreshes it while every other is answered at once with the entry there is.
 
-    ``ticket_depot`` is locked for a second by another transaction, so that the first
-    computation is still running when the other workers receive their requests; without the
-    claim in the shared cache each of them would compute too.
+    ``ticket_depot`` is locked by another transaction, so that the refresh is still running
+    while the other requests arrive; they must all be answered before the lock is released.
     """
     default = connections["default"]
     if default.vendor != "postgresql":
         pytest.skip("needs PostgreSQL's LOCK TABLE to hold a computation")
     build_worked_example()
-    token = Token.objects.create(user=staff_user).key
+    token = Token.objects.create(user=manager).key
     redis.Redis.from_url(GUNICORN_REDIS_URL).flushdb()
     environment = {
         **server_environment(postgres_url(default.settings_dict), tmp_path),
         "CACHE_URL": GUNICORN_REDIS_URL,
-        # Long enough for the lock below: the computation waits for it instead of failing.
-        "RECEPTION_STATS_LOCK_TIMEOUT_MS": "5000",
-        "RECEPTION_STATS_STATEMENT_TIMEOUT_MS": "5000",
+        "RECEPTION_STATS_CACHE_TIMEOUT": "1",
+        # Long enough for the lock below: the refresh waits for it instead of failing.
+        "RECEPTION_STATS_LOCK_TIMEOUT_MS": "10000",
+        "RECEPTION_STATS_STATEMENT_TIMEOUT_MS": "10000",
     }
     path = "/api/v1/reception/stats/live?at=" + quote(NOW.isoformat())
     requests = 24
@@ -252,31 +247,38 @@ def test_workers_sharing_redis_compute_an_expired_figure_once(
                 while len(healthz_counts_by_worker(tmp_path / "prometheus")) < 3:
                     assert time.monotonic() < deadline, server.log_text()
                     list(pool.map(lambda _: server.get("/healthz"), range(REQUESTS_PER_BATCH)))
+            status, first = server.get(path, token)
+            assert status == 200, server.log_text()
+            time.sleep(1.1)  # the entry is now older than CACHE_TIMEOUT
             url = postgres_url(default.settings_dict)
             with psycopg.connect(url, autocommit=True) as admin, psycopg.connect(url) as locker:
                 locker.execute("LOCK TABLE ticket_depot IN ACCESS EXCLUSIVE MODE")
                 with ThreadPoolExecutor(max_workers=requests) as pool:
-                    answers = pool.map(lambda _: server.get(path, token), range(requests))
-                    # One worker's computation waits for the lock; the others receive requests
-                    # meanwhile.
+                    futures = [pool.submit(server.get, path, token) for _ in range(requests)]
+                    # One worker's refresh waits for the lock; the others answer meanwhile.
                     wait_for_a_backend_blocked_by(locker, admin)
-                    time.sleep(0.5)
+                    deadline = time.monotonic() + STARTUP_SECONDS
+                    while sum(future.done() for future in futures) < requests - 1:
+                        assert time.monotonic() < deadline, server.log_text()
+                        time.sleep(0.05)
+                    answered_during_the_refresh = sum(future.done() for future in futures)
                     locker.rollback()
-                    answers = list(answers)
+                    answers = [future.result() for future in futures]
             log = server.log_text()
     finally:
         redis.Redis.from_url(GUNICORN_REDIS_URL).flushdb()
 
+    assert answered_during_the_refresh == requests - 1
     assert [status for status, _ in answers] == [200] * requests, log
     bodies = [json.loads(body) for _, body in answers]
-    assert {body["generated_at"] for body in bodies} == {bodies[0]["generated_at"]}
-    assert bodies[0]["tickets_open"] == 1
+    old = json.loads(first)["generated_at"]
+    assert sorted(body["generated_at"] == old for body in bodies) == [False] + [True] * 23
+    assert {body["stale"] for body in bodies} == {False}
     events = [
         json.loads(line)
         for line in log.splitlines()
         if line.startswith("{") and '"reception_live_stats"' in line
     ]
     outcomes = sorted(event["outcome"] for event in events if event["source"] == "api")
-    assert outcomes == ["cached"] * (requests - 1) + ["computed"], log
-    # Other workers waited for the figures while the first computed them.
-    assert "computed by another process, after" in log
+    # The first request, then the refresh; every other answer came from the entry.
+    assert outcomes == ["cached"] * (requests - 1) + ["computed"] * 2, log

@@ -1,8 +1,9 @@
 """Who may read the figures through the API: the whole matrix, with real authentication.
 
-Staff, holders of ``reception_stats.view_live_stats`` and superusers read them, by session or by
-token; anonymous requests get 401 with the header that says how to authenticate; authenticated
-users without the right get 403; an inactive account is refused whatever it holds.
+Holders of ``reception_stats.view_live_stats`` (directly or through a group) and superusers read
+them, by session or by token; staff status alone is not enough; anonymous requests get 401 with
+the header that says how to authenticate; authenticated users without the right get 403; an
+inactive account is refused whatever it holds.
 """
 
 import pytest
@@ -83,8 +84,15 @@ def test_the_permission_through_a_group_is_enough(client, plain_user):
     assert client.get(URL).status_code == 200
 
 
-def test_staff_reads_the_figures_by_session(client, staff_user):
+def test_staff_without_the_permission_gets_403(client, staff_user):
+    """One rule for every door: the admin page refuses them too."""
     assert client.login(username="gerante", password="motdepasse-staff")
+
+    assert client.get(URL).status_code == 403
+
+
+def test_a_manager_reads_the_figures_by_session(client, manager):
+    assert client.login(username="responsable", password="un-mot-de-passe-solide")
 
     assert client.get(URL).status_code == 200
 
@@ -121,7 +129,7 @@ def test_inactive_staff_is_refused_with_a_session(client, inactive_staff):
 @pytest.mark.parametrize(
     ("flags", "allowed"),
     [
-        ({"is_staff": True}, True),
+        ({"is_staff": True}, False),
         ({"is_superuser": True}, True),
         ({}, False),
         ({"is_staff": True, "is_active": False}, False),

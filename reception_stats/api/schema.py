@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from reception_stats.kpis import WINDOW_24H, WINDOWS
+from reception_stats.kpis import COMPARES, WINDOW_24H, WINDOWS
 
 from .serializers import (
     BreakdownSerializer,
@@ -52,6 +52,7 @@ else:
         "site": None,
         "generated_at": "2026-03-10T15:00:00.120000+01:00",
         "enabled": True,
+        "bad_values": {},
         "stale": False,
     }
 
@@ -67,8 +68,9 @@ else:
             operation_id=operation_id,
             summary=summary,
             description=description
-            + " Computed at most once every CACHE_TIMEOUT seconds (10 by default) and shared by "
-            "every caller. Needs staff status or the permission reception_stats.view_live_stats.",
+            + " What each figure means: docs/figures.md in the project's repository. Computed "
+            "at most once every CACHE_TIMEOUT seconds (10 by default) and shared by every caller. "
+            "Needs the permission reception_stats.view_live_stats (superusers hold it).",
             tags=["reception"],
             parameters=[
                 OpenApiParameter(
@@ -90,6 +92,13 @@ else:
                     description="Compute for this moment instead of now: ISO 8601, not in the "
                     "future nor before 1970-01-01; without an offset it is read in the configured "
                     "time zone.",
+                ),
+                OpenApiParameter(
+                    "compare",
+                    str,
+                    enum=list(COMPARES),
+                    description="week: also answer previous, the same computation at the same "
+                    "weekday and local time a week earlier.",
                 ),
                 OpenApiParameter(
                     "Retry-After",
@@ -149,8 +158,7 @@ else:
     live_stats_schema = _figures_schema(
         "reception_stats_live",
         "Live reception and till figures",
-        "Tickets, kilos in and out, sales, turnover and donations over one period, as defined "
-        "in kpi-semantics.md.",
+        "Tickets, kilos in and out, sales, turnover and donations over one period.",
         LiveStatsSerializer,
         _EXAMPLE,
     )

@@ -1,9 +1,10 @@
 """The shapes the API answers, described field by field for the OpenAPI schema.
 
 The figures themselves come from :meth:`LiveStats.as_json <reception_stats.kpis.LiveStats.as_json>`,
-the one JSON form of the figures (the management command prints the same), plus ``stale``;
-these serializers document that shape, with the unit of each number, and a test checks that
-they list exactly its keys.
+the one JSON form of the figures (the management command prints the same), plus ``stale`` and,
+with ``compare=week``, ``previous``; these serializers document that shape, with the unit of
+each number, and a test checks that they list exactly its keys. What each figure means:
+docs/figures.md.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ KG = "Kilograms, a JSON number rounded to the gram (3 decimals)."
 EUR = "Euros, a JSON number rounded half-up to the cent (2 decimals)."
 
 
-class LiveStatsSerializer(serializers.Serializer):
-    """The live figures of kpi-semantics.md, the period they cover and their freshness."""
+class FiguresSerializer(serializers.Serializer):
+    """Every figure of docs/figures.md."""
 
     tickets_open = serializers.IntegerField(
         help_text="Reception tickets still open at period_end whose poste opened at most D "
@@ -45,6 +46,20 @@ class LiveStatsSerializer(serializers.Serializer):
     )
     weight_out_sales = serializers.FloatField(help_text="Weight of the items sold. " + KG)
     weight_out = serializers.FloatField(help_text="weight_out_sales + weight_out_exits. " + KG)
+
+
+class PreviousFiguresSerializer(FiguresSerializer):
+    """The same figures at the same local time a week earlier (``compare=week``)."""
+
+    period_start = serializers.DateTimeField(help_text="Start of last week's period, ISO 8601.")
+    period_end = serializers.DateTimeField(
+        help_text="End of last week's period: the same weekday and local time, 7 days earlier."
+    )
+
+
+class LiveStatsSerializer(FiguresSerializer):
+    """The live figures of docs/figures.md, the period they cover and their freshness."""
+
     window = serializers.ChoiceField(
         choices=WINDOWS, help_text="The window asked for: 24h (default) or today."
     )
@@ -65,9 +80,21 @@ class LiveStatsSerializer(serializers.Serializer):
     enabled = serializers.BooleanField(
         help_text="False when LIVE_RECEPTION_STATS_ENABLED is off: every figure is then 0."
     )
+    bad_values = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Values left out because they are NaN, infinite or of magnitude 1e9 or more, "
+        'per Recyclic table and column, e.g. {"sales.total_amount": 2}; empty when there are '
+        "none. They count as null (docs/figures.md): mend them in Recyclic.",
+    )
     stale = serializers.BooleanField(
         help_text="True when the database does not answer and these are the last figures "
         "computed, at generated_at (at most STALE_MAX seconds old, 300 by default)."
+    )
+    previous = PreviousFiguresSerializer(
+        required=False,
+        help_text="Only with compare=week: the same figures at the same local time a week "
+        "earlier. A change is (current - previous) / previous, shown only when previous is "
+        "not 0.",
     )
 
 
@@ -91,6 +118,14 @@ class ShareSerializer(serializers.Serializer):
     )
     label = serializers.CharField(help_text="Name to show, in the language of the request.")
     weight = serializers.FloatField(help_text="Kilograms, a JSON number.")
+
+
+class PreviousBreakdownSerializer(serializers.Serializer):
+    period_start = serializers.DateTimeField(help_text="Start of last week's period, ISO 8601.")
+    period_end = serializers.DateTimeField(help_text="End of last week's period, ISO 8601.")
+    hours = HourSerializer(many=True, help_text="Last week's hours, oldest first.")
+    categories = ShareSerializer(many=True, help_text="Last week's kilos per category.")
+    destinations = ShareSerializer(many=True, help_text="Last week's kilos per destination.")
 
 
 class BreakdownSerializer(serializers.Serializer):
@@ -118,6 +153,10 @@ class BreakdownSerializer(serializers.Serializer):
         help_text="Kilos of all lines per destination; their sum is weight_in + weight_out_exits.",
     )
     stale = serializers.BooleanField(help_text="True when these are the last good figures.")
+    previous = PreviousBreakdownSerializer(
+        required=False,
+        help_text="Only with compare=week: the breakdown at the same local time a week earlier.",
+    )
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -130,3 +169,4 @@ class QueryErrorsSerializer(serializers.Serializer):
     window = serializers.ListField(child=serializers.CharField(), required=False)
     site = serializers.ListField(child=serializers.CharField(), required=False)
     at = serializers.ListField(child=serializers.CharField(), required=False)
+    compare = serializers.ListField(child=serializers.CharField(), required=False)

@@ -1,9 +1,11 @@
 """``GET reception/stats/live`` (and ``…/live/breakdown``): the live figures as JSON.
 
 The view reads the query through :class:`~reception_stats.forms.LiveStatsQueryForm` and the
-figures through :func:`~reception_stats.cache.get_live_stats`: it validates and computes
-nothing itself. Each failure has its status: a bad parameter 400, an unknown site 404, a
-database that does not answer 503 (or the last good figures, marked stale), never a 500.
+figures through :func:`~reception_stats.cache.get_snapshot`: it validates and computes nothing
+itself. Each failure has its status: a bad parameter 400, an unknown site 404, a database that
+does not answer 503 with ``Retry-After`` (or the last good figures, marked stale), never a 500.
+Every database wait of the request, authentication included, is bounded
+(:func:`~reception_stats.db.bounded`).
 """
 
 from __future__ import annotations
@@ -14,18 +16,20 @@ from typing import Any
 from django.db import DatabaseError
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reception_stats.cache import get_breakdown, get_live_stats
+from reception_stats.cache import Served, get_snapshot
 from reception_stats.conf import app_settings
+from reception_stats.db import bounded
 from reception_stats.forms import LiveStatsQueryForm
-from reception_stats.kpis import SiteNotFound
+from reception_stats.kpis import LiveStats, SiteNotFound
 from reception_stats.permissions import CanViewLiveStats
 
+from .authentication import CachedTokenAuthentication
 from .schema import breakdown_schema, live_stats_schema
 from .throttling import LiveStatsRateThrottle
 
@@ -44,22 +48,30 @@ class StatsUnavailable(APIException):
 
 
 class LiveStatsView(APIView):
-    """Live reception and till figures (kpi-semantics.md)."""
-
-    #: Where the figures come from: the cached service. The breakdown view asks another one.
-    fetch = staticmethod(get_live_stats)
+    """Live reception and till figures (docs/figures.md)."""
 
     # Token first: its WWW-Authenticate header is what makes DRF answer 401, not 403, to a
     # request without credentials.
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [CachedTokenAuthentication, SessionAuthentication]
     permission_classes = [CanViewLiveStats]
     throttle_classes = [LiveStatsRateThrottle]
+    #: The ``source`` label of the metrics and logs.
+    source = "api"
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        with bounded():
+            return super().dispatch(request, *args, **kwargs)
 
     @live_stats_schema
     def get(self, request: Request) -> Response:
-        return self.figures(request)
+        served = self.serve(request)
+        body = {**served.snapshot.stats.as_json(), "stale": served.stale}
+        if served.snapshot.previous is not None:
+            body["previous"] = previous_figures(served.snapshot.previous.stats.as_json())
+        return Response(body)
 
-    def figures(self, request: Request) -> Response:
+    def serve(self, request: Request) -> Served:
+        """The snapshot the query asks for, or the exception that answers it."""
         form = LiveStatsQueryForm(request.query_params)
         if not form.is_valid():
             raise ValidationError(
@@ -67,10 +79,15 @@ class LiveStatsView(APIView):
             )
         query = form.cleaned_data
         try:
-            result = self.fetch(query["window"], query["site"], query["at"], source="api")
+            return get_snapshot(
+                query["window"],
+                query["site"],
+                query["at"],
+                compare=query["compare"],
+                source=self.source,
+            )
         except SiteNotFound as error:
             raise NotFound(gettext("Unknown site %(site)s.") % {"site": error.site}) from None
-        return Response({**result.stats.as_json(), "stale": result.stale})
 
     def handle_exception(self, exc: Exception) -> Any:
         # A database error, from the figures or from authentication on the same server, is an
@@ -84,8 +101,20 @@ class LiveStatsView(APIView):
 class LiveBreakdownView(LiveStatsView):
     """Kilos and turnover per hour, kilos per category and destination, for the same query."""
 
-    fetch = staticmethod(get_breakdown)
-
     @breakdown_schema
     def get(self, request: Request) -> Response:
-        return self.figures(request)
+        served = self.serve(request)
+        body = {**served.snapshot.breakdown.as_json(), "stale": served.stale}
+        if served.snapshot.previous is not None:
+            previous = served.snapshot.previous.breakdown.as_json()
+            body["previous"] = {key: previous[key] for key in PREVIOUS_BREAKDOWN_KEYS}
+        return Response(body)
+
+
+#: What ``previous`` holds of last week's figures: every figure and its period.
+PREVIOUS_FIGURE_KEYS = (*LiveStats.FIGURES, "period_start", "period_end")
+PREVIOUS_BREAKDOWN_KEYS = ("period_start", "period_end", "hours", "categories", "destinations")
+
+
+def previous_figures(figures: dict[str, Any]) -> dict[str, Any]:
+    return {key: figures[key] for key in PREVIOUS_FIGURE_KEYS}

@@ -1,7 +1,8 @@
 """``manage.py reception_stats``: the live KPIs in a terminal, as a table or as JSON.
 
 It calls the service itself, not the cache of the screens: an operator asking from a terminal
-gets figures computed now, and a database failure as an exit code, never stale figures.
+gets figures computed now, and a database failure as an exit code, never stale figures. Its
+database waits are bounded like every door's (a frozen server ends in exit code 5, not a hang).
 """
 
 import json
@@ -12,7 +13,15 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from reception_stats.conf import app_settings
-from reception_stats.db import lock_timeout_ms, statement_timeout_ms, timeout_kind
+from reception_stats.db import (
+    DatabaseUnresponsive,
+    bounded,
+    database_location,
+    lock_timeout_ms,
+    query_seconds,
+    statement_timeout_ms,
+    timeout_kind,
+)
 from reception_stats.formatting import FIGURES, format_figure
 from reception_stats.forms import LiveStatsQueryForm
 from reception_stats.kpis import WINDOWS, SiteNotFound, compute_live_stats
@@ -25,7 +34,10 @@ EXIT_TIMEOUT = 5
 
 
 class Command(BaseCommand):
-    help = "Print the live reception and till figures (kpi-semantics.md)."
+    help = (
+        "Print the live reception and till figures. What each figure means: docs/figures.md "
+        "in the project's repository."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--window", default="24h", help=f"One of {', '.join(WINDOWS)}.")
@@ -41,15 +53,18 @@ class Command(BaseCommand):
             raise CommandError(form.error_summary(), returncode=EXIT_BAD_INPUT)
         query = form.cleaned_data
         try:
-            with observe("command", query["window"], query["site"]) as observation:
+            with bounded(), observe("command", query["window"], query["site"]) as observation:
                 stats = compute_live_stats(query["window"], query["site"], query["at"])
                 if not stats.enabled:
                     observation.outcome = DISABLED
+                observation.bad_values = stats.bad_values
         except SiteNotFound as error:
             raise CommandError(
                 _("Unknown site %(site)s.") % {"site": error.site}, returncode=EXIT_UNKNOWN_SITE
             ) from None
         except DatabaseError as error:
+            if isinstance(error, DatabaseUnresponsive):
+                raise CommandError(_unresponsive_message(), returncode=EXIT_TIMEOUT) from None
             if kind := timeout_kind(error):
                 raise CommandError(_timeout_message(kind), returncode=EXIT_TIMEOUT) from None
             raise CommandError(_database_message(error), returncode=EXIT_DATABASE) from None
@@ -75,6 +90,16 @@ class Command(BaseCommand):
         width = max(len(label) for label, _value in rows)
         lines = [title, ""]
         lines += [f"  {label:<{width}}  {value:>16}" for label, value in rows]
+        if stats.bad_values:
+            columns = ", ".join(f"{name} ({count})" for name, count in stats.bad_values.items())
+            lines += [
+                "",
+                _(
+                    "Left out, as NaN, infinite or of magnitude 1e9 or more: %(columns)s. "
+                    "Mend them in Recyclic."
+                )
+                % {"columns": columns},
+            ]
         return "\n".join(lines)
 
 
@@ -91,12 +116,19 @@ def _timeout_message(kind: str) -> str:
     ) % {"ms": statement_timeout_ms()}
 
 
+def _unresponsive_message() -> str:
+    return _(
+        "The database on %(where)s did not answer within %(seconds).1f s and the connection was "
+        "cut (a frozen server or network); try again in a moment."
+    ) % {
+        "where": database_location(connections[app_settings.DATABASE]),
+        "seconds": query_seconds(),
+    }
+
+
 def _database_message(error: DatabaseError) -> str:
     connection = connections[app_settings.DATABASE]
-    settings_dict = connection.settings_dict
-    where = settings_dict.get("HOST") or settings_dict.get("NAME")
-    if settings_dict.get("PORT"):
-        where = f"{where}:{settings_dict['PORT']}"
+    where = database_location(connection)
     first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
     if connection.connection is not None:
         # Connected, yet the query failed: most often tables that are not Recyclic's.

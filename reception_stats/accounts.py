@@ -1,0 +1,129 @@
+"""Who is asking, answered from the cache when the database cannot: users and API tokens.
+
+A wall screen's token or a manager's session is looked up in Django's tables on every request.
+When that database stops answering (one database for everything is a common setup), the figures
+are still in the cache, but without these lookups nobody could be let in to see them. So each
+lookup is kept in the app's cache: reused as it is for ``ACCOUNT_CHECK_SECONDS`` (a minute), and
+while the database fails, for up to ``STALE_MAX`` seconds. The user is cached with its
+permissions already read, so that checking them needs no query either.
+
+Changes made through Django (an account deactivated, a token deleted, a permission granted to
+the user) drop the cached lookup at once; a permission granted to a *group* reaches its members
+within ``ACCOUNT_CHECK_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import DatabaseError
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from .cache import Store, clock
+from .conf import app_settings
+
+logger = logging.getLogger(__name__)
+
+
+def _user_key(user_id: Any) -> str:
+    return f"reception_stats:account:user:{user_id}"
+
+
+def _token_key(key: str) -> str:
+    return f"reception_stats:account:token:{key}"
+
+
+def _lookup(cache_key: str, read: Any) -> Any:
+    """``read()``'s result through the cache: fresh for ``ACCOUNT_CHECK_SECONDS``, and served
+    up to ``STALE_MAX`` seconds old while ``read`` fails with a database error."""
+    store = Store("accounts")
+    cached = store.get(cache_key)
+    age = None if cached is None else clock() - cached[1]
+    if cached is not None and age < float(app_settings.ACCOUNT_CHECK_SECONDS):
+        return cached[0]
+    try:
+        value = read()
+    except DatabaseError:
+        if cached is not None and age <= float(app_settings.STALE_MAX):
+            logger.warning("accounts: the database failed; using a lookup %.0f s old.", age)
+            return cached[0]
+        raise
+    lifetime = max(int(app_settings.STALE_MAX), int(app_settings.ACCOUNT_CHECK_SECONDS), 1)
+    store.set(cache_key, (value, clock()), lifetime)
+    return value
+
+
+def _with_permissions(user: Any) -> Any:
+    # Reading them fills the user's own permission caches, which are pickled with it.
+    if user is not None:
+        user.get_all_permissions()
+    return user
+
+
+def cached_user(user_id: Any) -> Any:
+    """The Django user ``user_id``, or None if there is none."""
+    model = get_user_model()
+
+    def read() -> Any:
+        return _with_permissions(model._default_manager.filter(pk=user_id).first())
+
+    return _lookup(_user_key(user_id), read)
+
+
+def cached_token_user(key: str) -> Any:
+    """The user of DRF token ``key``, or None if no such token."""
+    from rest_framework.authtoken.models import Token
+
+    def read() -> Any:
+        token = Token.objects.select_related("user").filter(key=key).first()
+        return None if token is None else _with_permissions(token.user)
+
+    return _lookup(_token_key(key), read)
+
+
+def forget_user(user_id: Any) -> None:
+    Store("accounts").delete(_user_key(user_id))
+
+
+def forget_token(key: str) -> None:
+    Store("accounts").delete(_token_key(key))
+
+
+# --- what Django changes drops at once ------------------------------------------------------
+
+
+def _user_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    forget_user(instance.pk)
+
+
+def _user_relations_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    if isinstance(instance, get_user_model()):
+        forget_user(instance.pk)
+
+
+def _token_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    forget_token(instance.key)
+    forget_user(instance.user_id)
+
+
+def connect_signals() -> None:
+    """Called by the app's ``ready()``."""
+    user_model = get_user_model()
+    post_save.connect(_user_changed, sender=user_model, dispatch_uid="rs-account-user-save")
+    post_delete.connect(_user_changed, sender=user_model, dispatch_uid="rs-account-user-delete")
+    for relation in ("user_permissions", "groups"):
+        through = getattr(user_model, relation, None)
+        if through is not None:
+            m2m_changed.connect(
+                _user_relations_changed,
+                sender=through.through,
+                dispatch_uid=f"rs-account-{relation}",
+            )
+    try:
+        from rest_framework.authtoken.models import Token
+    except (ImportError, RuntimeError):  # authtoken not installed: no tokens to forget
+        return
+    post_save.connect(_token_changed, sender=Token, dispatch_uid="rs-account-token-save")
+    post_delete.connect(_token_changed, sender=Token, dispatch_uid="rs-account-token-delete")

@@ -1,0 +1,89 @@
+"""Requests whose database waits are bounded, and a database outage answered 503, never 500.
+
+- :func:`bounded_view` wraps the app's own views (the admin page, its fragment, the wall
+  screen, ``/healthz``): every database wait inside, the session and user lookups included, is
+  bounded (:func:`~reception_stats.db.bounded`), and a ``DatabaseError`` that escapes the view
+  answers 503 with ``Retry-After``.
+- :class:`BoundedDatabaseMiddleware` does the same for every view of the project; add it to
+  ``MIDDLEWARE`` (the bundled project does) to extend both promises to Django's own pages, the
+  admin's login included.
+- :func:`server_error`, as the project's ``handler500``, turns a database error raised outside
+  any view (a session saved after the response was built) into the same 503.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
+from django.views import defaults
+
+from .conf import app_settings
+from .db import bounded
+
+logger = logging.getLogger(__name__)
+
+
+def database_unavailable(request: HttpRequest) -> HttpResponse:
+    """503 with ``Retry-After``: JSON for API clients, a short French page for people."""
+    message = _("The statistics are temporarily unavailable. Try again in a moment.")
+    if request.path.startswith("/api/") or "json" in request.headers.get("Accept", ""):
+        response: HttpResponse = JsonResponse({"detail": message}, status=503)
+    else:
+        body = render_to_string(
+            "reception_stats/unavailable.html", {"message": message}, request=None
+        )
+        response = HttpResponse(body, status=503)
+    response["Retry-After"] = str(int(app_settings.RETRY_AFTER))
+    return response
+
+
+def bounded_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A view whose database waits are bounded and whose database outage answers 503."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            with bounded():
+                response = view(request, *args, **kwargs)
+                # Templates render lazily: render here, where the waits are still bounded.
+                if hasattr(response, "render") and not response.is_rendered:
+                    response.render()
+                return response
+        except DatabaseError as error:
+            logger.warning("%s: the database failed (%s); answering 503.", request.path, error)
+            return database_unavailable(request)
+
+    return wrapped
+
+
+class BoundedDatabaseMiddleware:
+    """Every view of the project as :func:`bounded_view` makes the app's own."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with bounded():
+            return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> Any:
+        if isinstance(exception, DatabaseError):
+            logger.warning("%s: the database failed (%s); answering 503.", request.path, exception)
+            return database_unavailable(request)
+        return None
+
+
+def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpResponse:
+    """``handler500``: Django's page, except for a database outage, which is a 503."""
+    error = sys.exc_info()[1]
+    if isinstance(error, DatabaseError):
+        return database_unavailable(request)
+    return defaults.server_error(request, template_name)

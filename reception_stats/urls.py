@@ -1,0 +1,29 @@
+"""Every door of the app but the admin page, in one include.
+
+``path("", include("reception_stats.urls"))`` in the project's ``urlpatterns`` serves:
+
+- ``api/v1/reception/stats/live`` and ``api/v1/reception/stats/live/breakdown``, the API;
+- ``healthz``, for load balancers and container healthchecks;
+- ``metrics``, for Prometheus (only with prometheus_client installed: the ``metrics`` extra).
+
+The API keeps the ``api/v1/`` prefix Recyclic's own frontend calls, so that a proxy can send
+those paths of a Recyclic site to this app unchanged (deploy/nginx/). The admin page comes with
+``admin.site.urls``.
+"""
+
+from importlib.util import find_spec
+
+from django.urls import include, path
+
+from .health import healthz
+
+urlpatterns = [
+    path("api/v1/", include("reception_stats.api.urls")),
+    path("healthz", healthz, name="healthz"),
+]
+
+if find_spec("prometheus_client"):
+    from .exporter import metrics_view
+
+    # Not public: METRICS_ALLOWED_IPS or the METRICS_TOKEN bearer token, 403 otherwise.
+    urlpatterns.append(path("metrics", metrics_view, name="prometheus-metrics"))
