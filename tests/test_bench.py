@@ -6,12 +6,13 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from bench.data import History, site_count
+from bench.data import SHAPES, History, site_count
 from bench.explain import captured, explain, seq_scans
 from bench.load import main as load_main
 from bench.load import server_times, wait_ready
@@ -50,20 +51,117 @@ def test_every_captured_query_can_be_explained(on_postgresql):
         assert all(" rows kept)" in scan for scan in seq_scans(plan["Plan"]))
 
 
-@pytest.mark.parametrize("text", ["1", "4", "10"])
-def test_sites_from_one_ressourcerie_to_ten(text):
+@pytest.mark.parametrize("text", ["1", "4", "40", "100"])
+def test_sites_from_one_ressourcerie_to_a_network_of_a_hundred(text):
     assert site_count(text) == int(text)
 
 
-@pytest.mark.parametrize("text", ["0", "11", "-2", "four", ""])
+@pytest.mark.parametrize("text", ["0", "101", "-2", "four", ""])
 def test_sites_out_of_range_are_refused_with_the_range(text, capsys):
-    with pytest.raises(argparse.ArgumentTypeError, match="from 1 to 10"):
+    with pytest.raises(argparse.ArgumentTypeError, match="from 1 to 100"):
         site_count(text)
     # Both scripts say so on the command line, before touching any database.
     with pytest.raises(SystemExit) as exit_:
         run_main(["--sites", text])
     assert exit_.value.code == 2
-    assert "from 1 to 10" in capsys.readouterr().err
+    assert "from 1 to 100" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        load_main(["--sites", text])
+    assert exit_.value.code == 2
+    assert "from 1 to 100" in capsys.readouterr().err
+
+
+def _ages_in_days(history: History, rows) -> list[float]:
+    """How long before ``now`` each ticket's poste opened, in days."""
+    ages = []
+    for line in rows.tables["ticket_depot"]:
+        created_at = datetime.fromisoformat(line.split("\t")[3])
+        ages.append((history.now - created_at.timestamp()) / 86400)
+    return ages
+
+
+@pytest.mark.parametrize("days", [10, 30])
+def test_history_days_spreads_the_tickets_over_the_days_asked(days):
+    history = History(NOW, sites=2, spread=(600, days), open_days=7)
+    rows = history.take(600)
+    # The daily volume follows from the size and the days, shared by the sites.
+    assert history.daily_tickets == pytest.approx(600 / days)
+    ages = _ages_in_days(history, rows)
+    # From today back to the first of those days (each day's volume varies by ±30 %, so the
+    # last ticket may fall a day or two either side), with tickets on nearly every day between.
+    assert min(ages) < 1
+    assert days - 2 <= max(ages) <= days + 2
+    assert len({int(age) for age in ages}) >= days - 2
+
+
+def test_history_days_counts_only_the_open_days_of_the_sites():
+    history = History(NOW, sites=2, spread=(600, 28), open_days=5)
+    # 28 days are four weeks: 20 open days share the 600 tickets.
+    assert history.daily_tickets == pytest.approx(30)
+    assert len(history.closed_weekdays) == 2
+    assert 26 <= max(_ages_in_days(history, history.take(600))) <= 30
+
+
+def test_a_spread_keeps_the_sites_proportions_and_every_other_row():
+    plain, spread = History(NOW, sites=3), History(NOW, sites=3, spread=(9_000, 60))
+    ratios = [site.daily_tickets / plain.sites[0].daily_tickets for site in plain.sites]
+    assert [site.daily_tickets / spread.sites[0].daily_tickets for site in spread.sites] == (
+        pytest.approx(ratios)
+    )
+    assert [site.id for site in plain.sites] == [site.id for site in spread.sites]
+    assert plain.reference.tables == spread.reference.tables
+
+
+def _sales_and_openings(rows) -> tuple[list[list[str]], dict[str, str]]:
+    sales = [line.split("\t") for line in rows.tables["sales"]]
+    openings = {}
+    for line in rows.tables["cash_sessions"]:
+        fields = line.split("\t")
+        openings[fields[0]] = fields[6]
+    return sales, openings
+
+
+def test_sale_date_always_dates_every_sale_as_current_recyclic_does():
+    # Two and a half years of a small history: a third of it is older than a year.
+    legacy = History(NOW, sites=1, spread=(3_000, 900), sale_date="legacy").take(3_000)
+    always = History(NOW, sites=1, spread=(3_000, 900), sale_date="always").take(3_000)
+    legacy_sales, _ = _sales_and_openings(legacy)
+    assert sum(sale[6] == r"\N" for sale in legacy_sales) > 100
+    sales, openings = _sales_and_openings(always)
+    # sales columns: id, cash_session_id, ..., sale_date (6), created_at (7).
+    assert all(sale[6] != r"\N" for sale in sales)
+    deferred = [sale for sale in sales if sale[6] != sale[7]]
+    # Only sales entered late differ, dated at their session's opening: about 3 % of them.
+    assert all(sale[6] == openings[sale[1]] and sale[6] < sale[7] for sale in deferred)
+    assert 0.01 < len(deferred) / len(sales) < 0.06
+
+
+def test_the_busy_shape_is_a_network_of_forty_sites_registering_16_667_tickets_a_day():
+    shape = SHAPES["busy"]
+    history = History(
+        datetime.now(UTC),
+        sites=shape.sites,
+        spread=(max(shape.sizes), shape.history_days),
+        sale_date=shape.sale_date,
+        open_days=shape.open_days,
+    )
+    assert len(history.sites) == 40
+    assert len(history.reference.tables["sites"]) == 40
+    # 1,000,000 tickets in 60 days, every one of them open, whatever day the bench runs.
+    assert history.closed_weekdays == frozenset()
+    assert history.daily_tickets == pytest.approx(1_000_000 / 60)
+    # Still one busiest site, first, as one ressourcerie's screen is measured on it.
+    assert history.sites[0].daily_tickets == max(site.daily_tickets for site in history.sites)
+    assert 300 < history.sites[0].daily_tickets < 1_000
+
+
+@pytest.mark.parametrize("open_days", [2, 5, 6, 7])
+def test_today_and_yesterday_are_open_days_whatever_the_weekday(open_days):
+    for day in range(1, 8):  # 2026-06-01 is a Monday: each weekday in turn
+        history = History(datetime(2026, 6, day, 14, tzinfo=UTC), sites=1, open_days=open_days)
+        assert len(history.closed_weekdays) == 7 - open_days
+        assert history.today.isoweekday() not in history.closed_weekdays
+        assert (history.today.isoweekday() - 2) % 7 + 1 not in history.closed_weekdays
 
 
 def test_one_site_is_one_ressourcerie_day():
