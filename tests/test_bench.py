@@ -18,10 +18,11 @@ from bench.load import main as load_main
 from bench.load import server_times, wait_ready
 from bench.run import latency
 from bench.run import main as run_main
+from bench.wire import parse_trace, traced
 from reception_stats.breakdowns import QUERIES_PER_BREAKDOWN, compute_breakdown
 from reception_stats.db import is_transaction_control
 from reception_stats.kpis import QUERIES_PER_COMPUTATION, compute_live_stats
-from tests.recipes import NOW, build_worked_example
+from tests.recipes import NOW, build_worked_example, make_site
 
 pytestmark = pytest.mark.django_db
 
@@ -162,6 +163,101 @@ def test_today_and_yesterday_are_open_days_whatever_the_weekday(open_days):
         assert len(history.closed_weekdays) == 7 - open_days
         assert history.today.isoweekday() not in history.closed_weekdays
         assert (history.today.isoweekday() - 2) % 7 + 1 not in history.closed_weekdays
+
+
+# --- bench.wire: round trips, SQL and Python time -----------------------------------------------
+
+# libpq's trace of one session, fields separated by tabs (written | here): the time, F (client) or
+# B (server), the length, the message and its fields, strings printed as they are.
+TRACE = r"""
+2026-12-01 16:16:07.100000|F|10|Query| "BEGIN"
+2026-12-01 16:16:07.100300|B|10|CommandComplete| "BEGIN"
+2026-12-01 16:16:07.100400|B|5|ReadyForQuery| T
+2026-12-01 16:16:07.101000|F|60|Query| "SELECT "sales"."id" FROM "sales" WHERE x = 'a'"
+2026-12-01 16:16:07.103000|B|33|RowDescription| 1 "id" 0 0 23 4 -1 0
+2026-12-01 16:16:07.103500|B|5|ReadyForQuery| T
+2026-12-01 16:16:07.104000|F|26|Parse| "_pg3_0" "SELECT "a" FROM "b" WHERE c = $1" 1 23
+2026-12-01 16:16:07.104010|F|22|Bind| "" "_pg3_0" 1 1 1 2 '\x00\x02' 1 0
+2026-12-01 16:16:07.104020|F|6|Describe| P ""
+2026-12-01 16:16:07.104030|F|9|Execute| "" 0
+2026-12-01 16:16:07.104040|F|4|Sync
+2026-12-01 16:16:07.105000|B|5|ReadyForQuery| T
+2026-12-01 16:16:07.106000|F|22|Bind| "" "_pg3_0" 1 1 1 2 '\x00\x03' 1 0
+2026-12-01 16:16:07.106040|F|4|Sync
+2026-12-01 16:16:07.106500|B|5|ReadyForQuery| T
+2026-12-01 16:16:07.107000|F|13|Query| "ROLLBACK"
+2026-12-01 16:16:07.107200|B|5|ReadyForQuery| I
+2026-12-01 16:16:07.108000|F|4|Terminate
+""".replace("|", "\t")
+
+
+def test_a_libpq_trace_reads_as_round_trips_each_ended_by_ready_for_query():
+    trips = parse_trace(TRACE)
+    assert [trip.statement for trip in trips] == [
+        "BEGIN",
+        """SELECT "sales"."id" FROM "sales" WHERE x = 'a'""",
+        'SELECT "a" FROM "b" WHERE c = $1',
+        "<prepared _pg3_0>",
+        "ROLLBACK",
+    ]
+    # From the first message sent to ReadyForQuery; Terminate, unanswered, is no round trip.
+    assert [round(trip.seconds * 1e6) for trip in trips] == [400, 2500, 1000, 500, 200]
+    assert [trip.is_select for trip in trips] == [False, True, True, False, False]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_round_trips_of_a_computation_include_the_transaction_psycopg_and_django_control():
+    if connection.vendor != "postgresql":
+        with pytest.raises(RuntimeError, match="only a PostgreSQL connection is traced"):
+            traced(lambda: compute_live_stats("24h", None, NOW), "default")
+        pytest.skip("SQLite runs in the process: there is no wire to trace")
+    build_worked_example()
+
+    def compute():
+        return compute_live_stats("24h", None, NOW)
+
+    # Outside any transaction, as in the service: the computation opens its own.
+    with CaptureQueriesContext(connection) as logged:
+        wire = traced(compute, "default")
+    statements = [trip.statement for trip in wire.round_trips]
+    # psycopg sends BEGIN itself and Django rolls back through the connection, not a cursor:
+    # the wire sees both, as Django's log (which notes them without executing them) says.
+    assert statements[0] == "BEGIN"
+    assert statements[-1] == "ROLLBACK"
+    assert statements == [query["sql"] for query in logged]
+    assert wire.selects == len(captured(compute)) == QUERIES_PER_COMPUTATION
+    # The SELECTs are all that is not transaction control.
+    assert len(wire.round_trips) == wire.selects + sum(map(is_transaction_control, statements))
+
+    # A site adds the one query that checks it exists.
+    site = make_site()
+    with_site = traced(lambda: compute_live_stats("24h", site.pk, NOW), "default")
+    assert len(with_site.round_trips) == len(wire.round_trips) + 1
+    assert with_site.selects == wire.selects + 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sql_time_is_waiting_for_postgresql_and_python_time_the_rest(on_postgresql):
+    if not on_postgresql:
+        pytest.skip("SQLite runs in the process: there is no wire to trace")
+    build_worked_example()
+
+    def computation_then_a_slow_query():
+        compute_live_stats("24h", None, NOW)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(0.2)")
+
+    def computation_then_slow_python():
+        compute_live_stats("24h", None, NOW)
+        time.sleep(0.2)
+
+    slow_sql = traced(computation_then_a_slow_query, "default")
+    assert slow_sql.sql_ms >= 200
+    assert slow_sql.sql_ms + slow_sql.python_ms == pytest.approx(slow_sql.wall_ms)
+    slow_python = traced(computation_then_slow_python, "default")
+    assert slow_python.python_ms >= 200
+    assert 0 < slow_python.sql_ms < 200
+    assert all(trip.seconds >= 0 for trip in slow_python.round_trips)
 
 
 def test_one_site_is_one_ressourcerie_day():
