@@ -16,7 +16,7 @@ from bench.data import SHAPES, History, site_count
 from bench.explain import captured, explain, seq_scans
 from bench.load import main as load_main
 from bench.load import server_times, wait_ready
-from bench.run import latency
+from bench.run import DEFAULT_SIZES, Plan, latency, on_the_wire, parser, plans
 from bench.run import main as run_main
 from bench.wire import parse_trace, traced
 from reception_stats.breakdowns import QUERIES_PER_BREAKDOWN, compute_breakdown
@@ -70,6 +70,53 @@ def test_sites_out_of_range_are_refused_with_the_range(text, capsys):
         load_main(["--sites", text])
     assert exit_.value.code == 2
     assert "from 1 to 100" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--history-days", "0"], "'0' is not a number of days from 1 to 36500"),
+        (["--history-days", "sixty"], "'sixty' is not a number of days from 1 to 36500"),
+        (["--open-days", "1"], "'1' is not a number of open days a week from 2 to 7"),
+        (["--open-days", "8"], "'8' is not a number of open days a week from 2 to 7"),
+        (["--sale-date", "sometimes"], "invalid choice: 'sometimes'"),
+        (["--shape", "huge"], "invalid choice: 'huge'"),
+        (["--sizes", "0"], "'0' is not a list of numbers of tickets"),
+        (["--sizes", "5000,many"], "'5000,many' is not a list of numbers of tickets"),
+    ],
+)
+def test_the_new_options_are_checked_before_any_database_is_touched(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        run_main(argv)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_without_a_shape_the_bench_builds_what_it_always_built():
+    assert plans(parser().parse_args([])) == [
+        Plan("default", DEFAULT_SIZES, sites=4, history_days=None, sale_date="legacy", open_days=5)
+    ]
+
+
+def test_a_shape_sets_its_sizes_sites_days_and_sale_dates_and_flags_given_win():
+    assert plans(parser().parse_args(["--shape", "long"])) == [
+        Plan("long", (1_000_000,), sites=2, history_days=2_000, sale_date="always", open_days=7)
+    ]
+    overridden = plans(parser().parse_args(["--shape", "busy", "--sizes", "2000", "--sites", "8"]))
+    assert overridden == [
+        Plan("busy", (2_000,), sites=8, history_days=60, sale_date="legacy", open_days=7)
+    ]
+    # Without a shape, a flag changes only itself.
+    assert plans(parser().parse_args(["--history-days", "60", "--sale-date", "always"])) == [
+        Plan("default", DEFAULT_SIZES, sites=4, history_days=60, sale_date="always", open_days=5)
+    ]
+
+
+def test_all_runs_the_three_shapes_in_turn_with_the_flags_given_applied_to_each():
+    chosen = plans(parser().parse_args(["--shape", "all", "--sizes", "300"]))
+    assert [plan.shape for plan in chosen] == ["small", "long", "busy"]
+    assert [plan.sites for plan in chosen] == [2, 2, 40]
+    assert {plan.sizes for plan in chosen} == {(300,)}
 
 
 def _ages_in_days(history: History, rows) -> list[float]:
@@ -258,6 +305,20 @@ def test_sql_time_is_waiting_for_postgresql_and_python_time_the_rest(on_postgres
     assert slow_python.python_ms >= 200
     assert 0 < slow_python.sql_ms < 200
     assert all(trip.seconds >= 0 for trip in slow_python.round_trips)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_bench_reports_a_computation_on_the_wire(on_postgresql):
+    if not on_postgresql:
+        pytest.skip("SQLite runs in the process: there is no wire to trace")
+    build_worked_example()
+    report = on_the_wire(lambda: compute_live_stats("today", None, NOW), runs=3, budget=0)
+    assert report["traced_runs"] == 3
+    assert report["round_trips"] == len(report["statements"])
+    assert report["statements"][0] == "BEGIN"
+    assert report["selects"] == QUERIES_PER_COMPUTATION
+    assert report["sql_ms"] > 0
+    assert report["python_ms"] > 0
 
 
 def test_one_site_is_one_ressourcerie_day():
