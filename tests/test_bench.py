@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from bench.data import SHAPES, History, site_count
-from bench.explain import captured, explain, seq_scans
+from bench.explain import aware_datetime, captured, explain, jit_ms, seq_scans
 from bench.load import main as load_main
 from bench.load import server_times, wait_ready
 from bench.run import DEFAULT_SIZES, Plan, latency, on_the_wire, parser, plans
@@ -50,6 +50,35 @@ def test_every_captured_query_can_be_explained(on_postgresql):
         assert "Execution Time" in text
         # Sequential scans are listed by table, however deep in the plan.
         assert all(" rows kept)" in scan for scan in seq_scans(plan["Plan"]))
+
+
+def test_explain_reports_the_jit_compilation_postgresql_chose(on_postgresql):
+    if not on_postgresql:
+        pytest.skip("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) is PostgreSQL's")
+    build_worked_example()
+    statements = captured(lambda: compute_live_stats("24h", None, NOW))
+    plan, _ = explain(statements[0])
+    assert jit_ms(plan) is None  # a few rows cost far less than jit_above_cost
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_jit_available()")
+        if not cursor.fetchone()[0]:
+            pytest.skip("this PostgreSQL has no JIT")
+        # What a plan over the busy shape's history costs: JIT compiles the query first.
+        cursor.execute("SET LOCAL jit_above_cost = 0")
+    plan, text = explain(statements[0])
+    assert jit_ms(plan) > 0
+    assert "JIT:" in text
+
+
+@pytest.mark.parametrize("text", ["2026-12-01T16:20:16+00:00", "2026-12-01 17:20:16.5+01:00"])
+def test_explain_takes_the_history_s_now_with_its_offset(text):
+    assert aware_datetime(text) == datetime.fromisoformat(text)
+
+
+@pytest.mark.parametrize("text", ["2026-12-01T16:20:16", "yesterday", ""])
+def test_explain_refuses_a_now_without_its_offset(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="ISO 8601 time with its offset"):
+        aware_datetime(text)
 
 
 @pytest.mark.parametrize("text", ["1", "4", "40", "100"])
