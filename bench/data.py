@@ -7,11 +7,16 @@ next only adds older history and the live window holds the same rows at every si
 real database that grows with the years.
 
 Each site registers 60 to 300 tickets on the five days a week it opens, with two postes a
-day. The mix follows kpi-semantics.md: today's postes with tickets still open,
+day. Or, given a number of tickets and of days (``spread``), the sites share the daily volume that
+puts those tickets in those days, keeping the same proportions between them; ``open_days`` sets
+how many days a week they open, and :data:`SHAPES` names the data shapes of issue 17 (a small
+young database, five and a half years of history, a busy network of 40 sites). The mix follows
+kpi-semantics.md: today's postes with tickets still open,
 notebooks typed in days later (some of them today), postes and tickets left open and abandoned,
 a few tickets closed without ``closed_at``, sales entered late with ``sale_date`` set to the
-session's opening, and sales of more than a year ago without ``sale_date``, as older Recyclic
-rows are. Everything is drawn from one seeded ``random.Random``, ids included.
+session's opening, and (``sale_date="legacy"``) sales of more than a year ago without
+``sale_date``, as older Recyclic rows are; ``sale_date="always"`` dates every sale, as current
+Recyclic writes them. Everything is drawn from one seeded ``random.Random``, ids included.
 """
 
 from __future__ import annotations
@@ -81,8 +86,61 @@ def whole_number(low: int, high: int, what: str) -> Callable[[str], int]:
 
 
 #: ``--sites`` of ``bench.run`` and ``bench.load``: one ressourcerie (its busy site alone) up to
-#: a network of ten.
-site_count = whole_number(1, 10, "a number of sites")
+#: a network of a hundred in one database (the busy shape has 40).
+site_count = whole_number(1, 100, "a number of sites")
+#: ``--open-days``: days a week each site opens. At least two, since today and yesterday are
+#: always open days (the live windows then hold a working day whatever day the bench runs).
+open_day_count = whole_number(2, 7, "a number of open days a week")
+#: ``--history-days``: up to a century, far beyond any Recyclic database.
+history_day_count = whole_number(1, 36_500, "a number of days")
+#: ``--sale-date``: ``legacy``, 60 % of the sales older than a year have no ``sale_date`` (rows
+#: from before the column existed); ``always``, every sale has one, as current Recyclic writes.
+SALE_DATES = ("legacy", "always")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A data shape of issue 17: the tickets, sites and days a database holds, its sales' dates."""
+
+    sizes: tuple[int, ...]
+    sites: int
+    #: The tickets are spread over this many days ending today; None: each site's own volume.
+    history_days: int | None
+    sale_date: str
+    open_days: int
+    description: str
+
+
+#: The three shapes on which the service was measured independently (issue 17, point 5). They
+#: spread their tickets evenly over every day, as those data did: the live window then holds
+#: size / days tickets (83, 500 and 16,667). Open every day is also what a network of 40 sites in
+#: one database looks like, some of them open whichever day it is.
+SHAPES: dict[str, Shape] = {
+    "small": Shape(
+        sizes=(5_000,),
+        sites=2,
+        history_days=60,
+        sale_date="legacy",  # no sale is older than a year: the same as "always"
+        open_days=7,
+        description="5,000 tickets over 60 days, 2 sites: a young database",
+    ),
+    "long": Shape(
+        sizes=(1_000_000,),
+        sites=2,
+        history_days=2_000,
+        sale_date="always",
+        open_days=7,
+        description="1,000,000 tickets over 5.5 years, 2 sites, every sale dated",
+    ),
+    "busy": Shape(
+        sizes=(1_000_000,),
+        sites=40,
+        history_days=60,
+        sale_date="legacy",  # no sale is older than a year: the same as "always"
+        open_days=7,
+        description="1,000,000 tickets over 60 days, 40 sites: about 16,700 tickets a day",
+    ),
+}
 
 
 def _ts(seconds: float) -> str:
@@ -93,7 +151,8 @@ def _ts(seconds: float) -> str:
 class Site:
     id: str
     users: list[str]
-    daily_tickets: int
+    #: Tickets on an open day, before each day's ±30 %; fractional once spread.
+    daily_tickets: float
 
 
 @dataclass
@@ -111,9 +170,32 @@ class Rows:
 
 
 class History:
-    """Draws tickets newest first; :meth:`take` resumes where the previous call stopped."""
+    """Draws tickets newest first; :meth:`take` resumes where the previous call stopped.
 
-    def __init__(self, now: datetime, sites: int = 4, seed: int = 2026) -> None:
+    ``spread=(tickets, days)`` sets the sites' daily volume so that ``tickets`` tickets fill the
+    ``days`` days ending today (their open days): 5,000 over 60 days, 1,000,000 over 2,000. A
+    database grown in several sizes is spread by its largest: the smaller ones hold its newest
+    days. Without it each site has its own volume, 300 tickets a day for the first, 60 to 250 for
+    the others. ``open_days`` is the number of days a week the sites open (today and yesterday
+    always among them); ``sale_date`` is ``"legacy"`` or ``"always"`` (:data:`SALE_DATES`).
+    """
+
+    def __init__(
+        self,
+        now: datetime,
+        sites: int = 4,
+        seed: int = 2026,
+        *,
+        spread: tuple[int, int] | None = None,
+        sale_date: str = "legacy",
+        open_days: int = 5,
+    ) -> None:
+        if sale_date not in SALE_DATES:
+            raise ValueError(f"sale_date must be one of {SALE_DATES}, not {sale_date!r}.")
+        if not 2 <= open_days <= 7:
+            raise ValueError(
+                f"open_days must be from 2 to 7 (with today and yesterday): {open_days}"
+            )
         self.rng = random.Random(seed)  # noqa: S311 (reproducible data, not secrets)
         self.now = now.timestamp()
         local = now.astimezone(PARIS)
@@ -122,7 +204,15 @@ class History:
         # hour: the live windows then hold a comparable day at every run.
         since_midnight = local.hour * HOUR + local.minute * 60 + local.second
         self.shift = since_midnight - 16 * HOUR
+        self.sale_date = sale_date
+        # Closed the days following today's weekday, so that today and yesterday are open days:
+        # the live window then always holds a busy day, whatever day the bench runs.
+        self.closed_weekdays = frozenset(
+            (self.today.isoweekday() + offset - 1) % 7 + 1 for offset in range(1, 8 - open_days)
+        )
         self.sites = [self._site(index) for index in range(sites)]
+        if spread is not None:
+            self._spread(*spread)
         self.categories = [self._uuid() for _ in CATEGORIES + SUB_CATEGORIES]
         self.reference = Rows()
         self._reference_rows(sites)
@@ -138,6 +228,22 @@ class History:
         # One busy site (300 a day), then quieter ones: 60 to 250 a day.
         daily = 300 if index == 0 else self.rng.randint(60, 250)
         return Site(self._uuid(), [self._uuid() for _ in range(8)], daily)
+
+    def is_open(self, day: date) -> bool:
+        return day.isoweekday() not in self.closed_weekdays
+
+    def _spread(self, tickets: int, days: int) -> None:
+        # Scaled after the sites are drawn, so that the random sequence, and with it every other
+        # row, is the same as without a spread.
+        open_days = sum(self.is_open(self.today - timedelta(days=back)) for back in range(days))
+        scale = tickets / open_days / sum(site.daily_tickets for site in self.sites)
+        for site in self.sites:
+            site.daily_tickets *= scale
+
+    @property
+    def daily_tickets(self) -> float:
+        """Tickets a day, all sites together, on an open day (before the ±30 % of each day)."""
+        return sum(site.daily_tickets for site in self.sites)
 
     def _reference_rows(self, sites: int) -> None:
         rows = self.reference
@@ -166,12 +272,9 @@ class History:
 
     def _draw(self) -> Iterator[Rows]:
         # One Rows per ticket, with the poste and cash session rows before their first ticket.
-        # Closed two days a week, chosen so that today and yesterday are open days: the live
-        # window then always holds a busy day, whatever day the bench runs.
-        closed = {(self.today.isoweekday() + offset - 1) % 7 + 1 for offset in (1, 2)}
         day = self.today
         while True:
-            if day.isoweekday() not in closed:
+            if self.is_open(day):
                 for site in self.sites:
                     yield from self._site_day(site, day)
             day -= timedelta(days=1)
@@ -270,7 +373,7 @@ class History:
                 # Entered later from the till's notebook: dated at the session's opening.
                 sale_date = session_open
                 created = min(created + rng.randint(2, 20) * DAY, now - rng.uniform(0, HOUR))
-            elif now - created > 365 * DAY and rng.random() < 0.6:
+            elif self.sale_date == "legacy" and now - created > 365 * DAY and rng.random() < 0.6:
                 sale_date = None  # older rows, from before sale_date existed
             donation = None
             draw = rng.random()

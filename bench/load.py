@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="CONN_MAX_AGE for gunicorn (default: the project's, 60 with DEBUG off).",
     )
-    parser.add_argument("--sites", type=site_count, default=4, help="Number of sites, 1 to 10.")
+    parser.add_argument("--sites", type=site_count, default=4, help="Number of sites, 1 to 100.")
     parser.add_argument(
         "--reuse", action="store_true", help="Keep the database and tokens of the last run."
     )
