@@ -8,7 +8,7 @@ test, on any database) or a real gunicorn of this project (the end-to-end tests,
 PostgreSQL test database or on a SQLite file prepared for it).
 
 Skipped when nginx is not installed or cannot run (``make test`` installs Debian's
-``nginx-light`` as root). Every process and thread started here is stopped at the end.
+``nginx`` as root). Every process and thread started here is stopped at the end.
 """
 
 from __future__ import annotations
@@ -133,9 +133,7 @@ def recyclic_frontend() -> Iterator[EchoUpstream]:
 def nginx_runs() -> None:
     """Skip unless Debian's nginx is installed and runs here."""
     if not Path(NGINX).exists():
-        pytest.skip(
-            "nginx is not installed (make test installs Debian's nginx-light when run as root)"
-        )
+        pytest.skip("nginx is not installed (make test installs Debian's nginx when run as root)")
     try:
         done = subprocess.run([NGINX, "-v"], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError) as error:
