@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo serve browser test lint clean bench load
+.PHONY: install demo serve browser nginx test lint clean bench load
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,15 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	} || echo "chromium could not be installed: the browser test will be skipped"
 
+## Debian's nginx for the test of deploy/nginx (tests/test_nginx.py); /usr/sbin is not on every PATH.
+nginx:
+	@{ command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx; } || { \
+		echo "Installing Debian's nginx for the nginx test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; \
+	} || echo "nginx could not be installed: the nginx test will be skipped"
+
 ## The whole test suite, on DATABASE_URL (SQLite by default).
-test: $(STAMP) browser
+test: $(STAMP) browser nginx
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## The benchmark (docs/performance.md): DROPS and re-creates BENCH_DATABASE_URL
