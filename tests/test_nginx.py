@@ -313,7 +313,7 @@ def test_each_path_reaches_its_upstream_with_the_proxy_headers(
 # --- reception_stats itself behind nginx: a real gunicorn ---------------------------------------
 
 # Run by `python -c` with the server's environment: the data the figures are checked against
-# (kpi-semantics.md's worked example) and a staff user's DRF token, printed. With the argument
+# (docs/figures.md's worked example) and a manager's DRF token, printed. With the argument
 # "new", the database is a new SQLite file: Django's and Recyclic's tables first.
 SEED = """
 import sys
@@ -322,6 +322,7 @@ import django
 
 django.setup()
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 
@@ -334,8 +335,9 @@ if sys.argv[1:] == ["new"]:
     create_recyclic_tables()
 with allow_recyclic_writes():
     build_worked_example()
-staff = get_user_model().objects.create_user("gerante-nginx", is_staff=True)
-print(Token.objects.create(user=staff).key)
+manager = get_user_model().objects.create_user("gerante-nginx", is_staff=True)
+manager.user_permissions.add(Permission.objects.get(codename="view_live_stats"))
+print(Token.objects.create(user=manager).key)
 """
 
 
@@ -359,7 +361,7 @@ def server_environment(database_url: str, tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def app_and_token(django_db_setup, tmp_path) -> Iterator[tuple[Gunicorn, str]]:
     """gunicorn (one worker) on the suite's PostgreSQL test database, or on a SQLite file made
-    here, holding the worked example; and a staff user's token."""
+    here, holding the worked example; and a manager's token."""
     default = connections["default"]
     if default.vendor == "postgresql":
         url, new = postgres_url(default.settings_dict), []
