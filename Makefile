@@ -1,11 +1,13 @@
 # Two commands do all the set-up: `make demo` and `make test`.
 PYTHON ?= python3
 VENV ?= .venv
+# The port `make demo`, `make dev` and `make serve` listen on (127.0.0.1 only).
+PORT ?= 8000
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo serve browser nginx test lint clean bench load
+.PHONY: install demo dev serve browser nginx test lint clean bench load
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,20 +18,34 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 install: $(STAMP)
 
-## Build the SQLite demo database, print today's figures, then serve on 127.0.0.1:8000.
-## Recyclic's tables come first: migrate runs the schema check, which wants them there.
+## A .env with a secret key of this checkout's own, written once and never overwritten: the
+## README's commands (.venv/bin/python manage.py …) then work as written after `make demo`.
+.env:
+	@$(PYTHON) -c 'import secrets; print("# Written by make demo for this checkout; keep it out of git.\nSECRET_KEY=" + secrets.token_urlsafe(50))' > .env
+	@echo "Wrote .env (a SECRET_KEY for this checkout)."
+
+## Build the SQLite demo database, print today's figures, then serve on 127.0.0.1:$(PORT).
 demo: export DEBUG = true
 demo: export LOG_FORMAT = plain
-demo: $(STAMP)
-	$(PY) manage.py reception_demo --if-empty
+demo: $(STAMP) .env
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py reception_demo --if-empty
 	$(PY) manage.py reception_stats --window today
-	$(PY) manage.py reception_demo --staff-login
-	$(PY) manage.py runserver 127.0.0.1:8000
+	$(PY) manage.py reception_demo --staff-login --address http://127.0.0.1:$(PORT)/admin/
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
-## Serve through gunicorn as the image does (two workers, multiprocess metrics) on 127.0.0.1:8000.
-serve: $(STAMP)
-	DEBUG=true GUNICORN_BIND=127.0.0.1:8000 $(BIN)/gunicorn -c gunicorn.conf.py recyclic.wsgi
+## Django's development server on what DATABASE_URL holds (DEBUG on, reloads the code).
+dev: export DEBUG = true
+dev: export LOG_FORMAT = plain
+dev: $(STAMP) .env
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+## Serve as production does: gunicorn (two workers, multiprocess metrics), DEBUG off, on
+## 127.0.0.1:$(PORT). It redirects to https: put a TLS proxy in front (README), or try it with
+## SECURE_SSL_REDIRECT=false.
+serve: $(STAMP) .env
+	DEBUG=false GUNICORN_BIND=127.0.0.1:$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py recyclic.wsgi
 
 ## Debian's Chromium for the admin page's browser test (Playwright drives it; no browser download).
 browser:

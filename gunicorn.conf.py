@@ -28,7 +28,10 @@ _DEFAULT_MULTIPROC_DIR = str(_Path(_tempfile.gettempdir()) / f"recyclic-promethe
 _os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", _DEFAULT_MULTIPROC_DIR)
 
 bind = _os.environ.get("GUNICORN_BIND", "0.0.0.0:8000").split(",")
-workers = int(_os.environ.get("GUNICORN_WORKERS", "2"))
+# Also read by the app's settings in each worker (RECEPTION_STATS["WORKERS"]): with a
+# per-process cache, the API's rate is shared among the workers.
+_os.environ.setdefault("GUNICORN_WORKERS", "2")
+workers = int(_os.environ["GUNICORN_WORKERS"])
 timeout = int(_os.environ.get("GUNICORN_TIMEOUT", "30"))
 # The access log on stdout, the server's own log on stderr: what a container runtime collects.
 accesslog = "-"

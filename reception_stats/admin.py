@@ -71,6 +71,7 @@ class LiveStatsAdmin(admin.ModelAdmin):
             "title": _("Reception — live statistics"),
             "panel": panel,
             "sites": dashboard.site_choices(),
+            "schema_problems": dashboard.schema_problems(),
             "refresh_seconds": app_settings.refresh_seconds,
             **(extra_context or {}),
         }

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.apps import AppConfig
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import CheckMessage, Error, Info, Tags, register
 from django.core.checks import Warning as CheckWarning
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections
@@ -275,3 +275,158 @@ def _unreachable(connection: BaseDatabaseWrapper, exc: Exception) -> CheckMessag
         ),
         id=UNREACHABLE,
     )
+
+
+# --- what a host project needs for every door to work -----------------------------------------
+
+#: URL names (with their namespaces) under which the doors are routed, old and new layouts.
+API_URL_NAMES = ("reception_stats:api:live-stats", "reception_stats_api:live-stats")
+HEALTH_URL_NAMES = ("reception_stats:healthz", "healthz")
+HINT_URLS = _(
+    'Add path("", include("reception_stats.urls")) to the project\'s urlpatterns: it serves '
+    "api/v1/…, healthz and metrics."
+)
+#: Session engines that keep a manager logged in while the database does not answer.
+CACHED_SESSION_ENGINES = (
+    "reception_stats.sessions",
+    "django.contrib.sessions.backends.cached_db",
+    "django.contrib.sessions.backends.cache",
+    "django.contrib.sessions.backends.signed_cookies",
+)
+
+
+@register()
+def check_installation(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
+    """E010-E011, W020-W022, I001-I003: the pieces a host project must add, named with the fix."""
+    from django.apps import apps
+    from django.conf import settings
+
+    messages: list[CheckMessage] = []
+    for app, what, code in (
+        ("rest_framework", _("the API and its browsable pages"), "reception_stats.E010"),
+        ("rest_framework.authtoken", _("the API's token authentication"), "reception_stats.E011"),
+    ):
+        if not apps.is_installed(app):
+            messages.append(
+                Error(
+                    _("{app} is not in INSTALLED_APPS; {what} need it.").format(app=app, what=what),
+                    hint=_('Add "{app}" to INSTALLED_APPS, then run migrate.').format(app=app),
+                    id=code,
+                )
+            )
+    messages += _routing_problems()
+    for alias, database in settings.DATABASES.items():
+        if "postgresql" in database.get("ENGINE", "") and not database.get("OPTIONS", {}).get(
+            "connect_timeout"
+        ):
+            messages.append(
+                CheckWarning(
+                    _(
+                        "Database '{alias}' has no connect_timeout: a server that accepts "
+                        "connections but never answers would hold a request for minutes."
+                    ).format(alias=alias),
+                    hint=_('Set DATABASES["{alias}"]["OPTIONS"]["connect_timeout"] = 2.').format(
+                        alias=alias
+                    ),
+                    id="reception_stats.W020",
+                )
+            )
+    messages += _per_process_cache(settings)
+    messages += _outage_readiness(settings)
+    return messages
+
+
+def _routing_problems() -> list[CheckMessage]:
+    from django.urls import NoReverseMatch, reverse
+
+    def routed(names: Sequence[str]) -> bool:
+        for name in names:
+            try:
+                reverse(name)
+            except NoReverseMatch:
+                continue
+            return True
+        return False
+
+    missing = [
+        door
+        for door, names in (
+            ("api/v1/reception/stats/live", API_URL_NAMES),
+            ("healthz", HEALTH_URL_NAMES),
+        )
+        if not routed(names)
+    ]
+    if not missing:
+        return []
+    return [
+        CheckWarning(
+            _("Not routed, so answering 404: {doors}.").format(doors=", ".join(missing)),
+            hint=HINT_URLS,
+            id="reception_stats.W021",
+        )
+    ]
+
+
+def _per_process_cache(settings: Any) -> list[CheckMessage]:
+    backend = settings.CACHES.get(app_settings.CACHE, {}).get("BACKEND", "")
+    if "locmem" not in backend.lower() or int(app_settings.WORKERS) <= 1:
+        return []
+    return [
+        CheckWarning(
+            _(
+                "The figures' cache '{alias}' is per process while {workers} workers serve the "
+                "app: each computes the figures on its own, and shares the API's rate."
+            ).format(alias=app_settings.CACHE, workers=app_settings.WORKERS),
+            hint=_("Point CACHE_URL (CACHES) at a Redis server, e.g. redis://redis:6379/0."),
+            id="reception_stats.W022",
+        )
+    ]
+
+
+def _outage_readiness(settings: Any) -> list[CheckMessage]:
+    """I001-I003: without these, a database outage shows a login page or a 500, not the last
+    good figures."""
+    messages: list[CheckMessage] = []
+    if settings.SESSION_ENGINE not in CACHED_SESSION_ENGINES:
+        messages.append(
+            Info(
+                _(
+                    "Sessions are read from the database: while it does not answer, managers "
+                    "get a login page instead of the last good figures."
+                ),
+                hint=_('Set SESSION_ENGINE = "reception_stats.sessions".'),
+                id="reception_stats.I001",
+            )
+        )
+    if "reception_stats.middleware.BoundedDatabaseMiddleware" not in settings.MIDDLEWARE:
+        messages.append(
+            Info(
+                _(
+                    "Pages other than the app's own (the admin's login, for one) answer 500 and "
+                    "may wait without bound while the database does not answer."
+                ),
+                hint=_(
+                    'Add "reception_stats.middleware.BoundedDatabaseMiddleware" to MIDDLEWARE, '
+                    "before SessionMiddleware."
+                ),
+                id="reception_stats.I002",
+            )
+        )
+    backends = getattr(settings, "AUTHENTICATION_BACKENDS", [])
+    if not any(path.startswith("reception_stats.backends.") for path in backends):
+        messages.append(
+            Info(
+                _(
+                    "Logged-in users are looked up in the database on every request: while it "
+                    "does not answer, they cannot see the last good figures."
+                ),
+                hint=_(
+                    'Use "reception_stats.backends.CachedModelBackend" in '
+                    "AUTHENTICATION_BACKENDS instead of Django's ModelBackend."
+                ),
+                id="reception_stats.I003",
+            )
+        )
+    return messages

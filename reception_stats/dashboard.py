@@ -185,6 +185,16 @@ def build_panel(query: Any, source: str = "admin") -> Panel:
     return panel
 
 
+def schema_problems() -> list[str]:
+    """What the schema check found in Recyclic's database (run at most once a minute), for a
+    banner: the figures are wrong or fail until it is mended."""
+    if not is_enabled():
+        return []
+    from .health import latest_schema_problems
+
+    return latest_schema_problems(app_settings.DATABASE, check=True) or []
+
+
 #: Seconds the site selector's list is reused; while the database fails, up to STALE_MAX.
 SITES_SECONDS = 300
 SITES_KEY = "reception_stats:sites"

@@ -2,13 +2,15 @@
 
 ``path("", include("reception_stats.urls"))`` in the project's ``urlpatterns`` serves:
 
-- ``api/v1/reception/stats/live`` and ``api/v1/reception/stats/live/breakdown``, the API;
+- ``api/v1/reception/stats/live`` and ``api/v1/reception/stats/live/breakdown``, the API, and
+  ``api/v1/stats/live``, the same figures in the format of Recyclic's own endpoint;
 - ``healthz``, for load balancers and container healthchecks;
 - ``metrics``, for Prometheus (only with prometheus_client installed: the ``metrics`` extra).
 
 The API keeps the ``api/v1/`` prefix Recyclic's own frontend calls, so that a proxy can send
 those paths of a Recyclic site to this app unchanged (deploy/nginx/). The admin page comes with
-``admin.site.urls``.
+``admin.site.urls``. URL names: ``reception_stats:api:live-stats``, ``reception_stats:healthz``,
+``reception_stats:metrics``.
 """
 
 from importlib.util import find_spec
@@ -17,8 +19,10 @@ from django.urls import include, path
 
 from .health import healthz
 
+app_name = "reception_stats"
+
 urlpatterns = [
-    path("api/v1/", include("reception_stats.api.urls")),
+    path("api/v1/", include("reception_stats.api.urls", namespace="api")),
     path("healthz", healthz, name="healthz"),
 ]
 
@@ -26,4 +30,4 @@ if find_spec("prometheus_client"):
     from .exporter import metrics_view
 
     # Not public: METRICS_ALLOWED_IPS or the METRICS_TOKEN bearer token, 403 otherwise.
-    urlpatterns.append(path("metrics", metrics_view, name="prometheus-metrics"))
+    urlpatterns.append(path("metrics", metrics_view, name="metrics"))

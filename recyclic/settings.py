@@ -80,7 +80,8 @@ MIDDLEWARE = [
     # Every database wait of a request bounded, and a database outage answered 503, never 500.
     "reception_stats.middleware.BoundedDatabaseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    # No LocaleMiddleware: the project speaks French (LANGUAGE_CODE) whatever the browser asks;
+    # the app itself follows whatever i18n settings a host project has.
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -205,8 +206,9 @@ RECEPTION_STATS = {
     "LOCK_TIMEOUT_MS": env.int("RECEPTION_STATS_LOCK_TIMEOUT_MS", default=500),
     # Seconds a database that left a statement unanswered is not asked again.
     "UNRESPONSIVE_PAUSE_SECONDS": env.int("RECEPTION_STATS_UNRESPONSIVE_PAUSE_SECONDS", default=5),
-    # The API's rate is shared among gunicorn's workers when the cache is per-process.
-    "WORKERS": env.int("GUNICORN_WORKERS", default=2),
+    # The API's rate is shared among gunicorn's workers when the cache is per-process;
+    # gunicorn.conf.py sets GUNICORN_WORKERS (2 by default) for its workers.
+    "WORKERS": env.int("GUNICORN_WORKERS", default=1),
 }
 if env.str("RECEPTION_STATS_TIME_ZONE", default=""):
     RECEPTION_STATS["TIME_ZONE"] = env.str("RECEPTION_STATS_TIME_ZONE")

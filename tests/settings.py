@@ -17,3 +17,12 @@ DATABASES.pop("recyclic", None)  # noqa: F405
 RECEPTION_STATS["DATABASE"] = "default"  # noqa: F405
 # One process runs the suite: the API's rate is its own, not a share among gunicorn's workers.
 RECEPTION_STATS["WORKERS"] = 1  # noqa: F405
+
+# The suite checks the app's messages in their source language (English) too, as a host project
+# that negotiates the language would show them; the project itself answers in French only
+# (tests/test_i18n.py checks it with the project's own middleware).
+MIDDLEWARE = [
+    *MIDDLEWARE[: MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware") + 1],  # noqa: F405
+    "django.middleware.locale.LocaleMiddleware",
+    *MIDDLEWARE[MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware") + 1 :],  # noqa: F405
+]

@@ -42,11 +42,16 @@ class Command(BaseCommand):
             "are left alone.",
         )
         parser.add_argument("--username", default="demo", help="User name for --staff-login.")
+        parser.add_argument(
+            "--address",
+            default=DEMO_ADMIN_URL,
+            help="Where the admin is served, shown with --staff-login.",
+        )
 
     def handle(self, *args, **options):
         try:
             if options["staff_login"]:
-                self.staff_login(options["username"])
+                self.staff_login(options["username"], options["address"])
             else:
                 self.fill(options["database"], options["seed"], options["if_empty"])
         except DemoError as error:
@@ -97,10 +102,10 @@ class Command(BaseCommand):
         }
         self.stdout.write(self.style.SUCCESS(summary % counts))
 
-    def staff_login(self, username: str) -> None:
+    def staff_login(self, username: str, address: str) -> None:
         password = reset_demo_staff_user(username)
         self.stdout.write(_("Staff login for the demo, shown only this once:"))
-        self.stdout.write(_("  Address: %(url)s") % {"url": DEMO_ADMIN_URL})
+        self.stdout.write(_("  Address: %(url)s") % {"url": address})
         self.stdout.write(_("  Username: %(username)s") % {"username": username})
         self.stdout.write(_("  Password: %(password)s") % {"password": password})
         self.stdout.write(_("Run the command again to get a new password."))
