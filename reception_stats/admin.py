@@ -9,6 +9,8 @@ change or delete: those URLs do not exist (404).
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Any
 
 from django.contrib import admin
@@ -16,6 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from . import dashboard
@@ -59,6 +62,11 @@ class LiveStatsAdmin(admin.ModelAdmin):
                 bounded_view(self.admin_site.admin_view(self.fragment_view)),
                 name="{}_{}_fragment".format(*info),
             ),
+            path(
+                "figures/",
+                self.admin_site.admin_view(self.figures_view),
+                name="{}_{}_figures".format(*info),
+            ),
         ]
 
     def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
@@ -90,6 +98,29 @@ class LiveStatsAdmin(admin.ModelAdmin):
             ),
             panel,
         )
+
+    def figures_view(self, request: HttpRequest) -> HttpResponse:
+        """docs/figures.md, what every figure means, behind the dashboard's "?" link."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("What the figures mean"),
+            "document": figures_document(),
+        }
+        return TemplateResponse(
+            request, "admin/reception_stats/livestats/figures_doc.html", context
+        )
+
+
+@functools.cache
+def figures_document() -> str:
+    """docs/figures.md as HTML: a file of the package, trusted, rendered once per process."""
+    import markdown
+
+    text = (Path(__file__).resolve().parent / "figures.md").read_text(encoding="utf-8")
+    return mark_safe(markdown.markdown(text, extensions=["tables", "toc"]))  # noqa: S308
 
 
 def _answer(response: TemplateResponse, panel: dashboard.Panel) -> TemplateResponse:

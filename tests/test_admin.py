@@ -166,3 +166,22 @@ def test_there_is_nothing_to_add_change_or_delete(client, manager, suffix):
     """The dashboard has no rows: those pages do not exist, rather than fail."""
     client.force_login(manager)
     assert client.get(PAGE + suffix).status_code == 404
+
+
+def test_the_question_mark_opens_what_the_figures_mean(client, manager):
+    client.force_login(manager)
+    page = client.get(PAGE).content.decode()
+    assert 'href="/admin/reception_stats/livestats/figures/"' in page
+
+    document = client.get("/admin/reception_stats/livestats/figures/")
+
+    assert document.status_code == 200
+    html = document.content.decode()
+    assert "<h1>Que signifient ces chiffres ?</h1>" in html
+    assert "<table>" in html and "tickets_closed_24h" in html  # docs/figures.md, rendered
+    assert "Worked example" in html
+
+
+def test_what_the_figures_mean_needs_the_permission_too(client, staff_user):
+    client.force_login(staff_user)
+    assert client.get("/admin/reception_stats/livestats/figures/").status_code == 403

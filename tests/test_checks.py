@@ -8,13 +8,14 @@ rollback undoes (both PostgreSQL and SQLite roll back DDL).
 """
 
 import pytest
-from django.core.checks import WARNING, Tags, run_checks
+from django.core.checks import INFO, WARNING, Tags, run_checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import connection
+from django.test import override_settings
 from django.utils import translation
 
-from reception_stats.checks import check_recyclic_schema
+from reception_stats.checks import check_installation, check_recyclic_schema
 from tests.processes import environment_without, manage_py
 
 pytestmark = pytest.mark.django_db
@@ -213,3 +214,72 @@ def test_the_command_stops_with_one_clear_message_not_a_traceback(tmp_path):
     assert "Traceback" not in done.stderr
     assert "(reception_stats.E004)" in done.stderr
     assert 'RECEPTION_STATS["STATEMENT_TIMEOUT_MS"]' in done.stderr
+
+
+# --- what a host project must add: named with the fix ------------------------------------------
+
+
+def installation_ids() -> list[str]:
+    return [message.id for message in check_installation(None)]
+
+
+def test_the_bundled_project_needs_nothing_more():
+    assert installation_ids() == []
+
+
+@pytest.mark.parametrize(
+    ("app", "code"),
+    [
+        ("rest_framework.authtoken", "reception_stats.E011"),
+        ("rest_framework", "reception_stats.E010"),
+    ],
+)
+def test_a_missing_app_is_an_error_naming_it(settings, app, code):
+    with override_settings(INSTALLED_APPS=[a for a in settings.INSTALLED_APPS if a != app]):
+        messages = [m for m in check_installation(None) if m.id == code]
+    assert len(messages) == 1
+    assert app in messages[0].msg
+    assert f'Add "{app}" to INSTALLED_APPS' in messages[0].hint
+
+
+@override_settings(ROOT_URLCONF="tests.urls_without_the_app")
+def test_urls_not_included_are_a_warning_with_the_line_to_add():
+    [message] = [m for m in check_installation(None) if m.id == "reception_stats.W021"]
+    assert "api/v1/reception/stats/live, healthz" in message.msg
+    assert 'include("reception_stats.urls")' in message.hint
+
+
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+def test_a_postgresql_database_without_connect_timeout_is_a_warning(settings):
+    databases = {
+        **settings.DATABASES,
+        "recyclic": {"ENGINE": "django.db.backends.postgresql", "NAME": "recyclic"},
+    }
+    with override_settings(DATABASES=databases):
+        [message] = [m for m in check_installation(None) if m.id == "reception_stats.W020"]
+    assert "'recyclic'" in message.msg
+    assert 'DATABASES["recyclic"]["OPTIONS"]["connect_timeout"] = 2' in message.hint
+
+
+def test_a_per_process_cache_under_several_workers_is_a_warning(options):
+    options(WORKERS=2)
+    [message] = [m for m in check_installation(None) if m.id == "reception_stats.W022"]
+    assert "2 workers" in message.msg
+    assert "redis://" in message.hint
+
+
+@override_settings(
+    SESSION_ENGINE="django.contrib.sessions.backends.db",
+    AUTHENTICATION_BACKENDS=["django.contrib.auth.backends.ModelBackend"],
+)
+def test_what_keeps_the_last_figures_on_screen_in_an_outage_is_suggested(settings):
+    middleware = [
+        m
+        for m in settings.MIDDLEWARE
+        if m != "reception_stats.middleware.BoundedDatabaseMiddleware"
+    ]
+    with override_settings(MIDDLEWARE=middleware):
+        messages = {m.id: m for m in check_installation(None)}
+    assert {"reception_stats.I001", "reception_stats.I002", "reception_stats.I003"} <= set(messages)
+    assert all(messages[code].level == INFO for code in ("reception_stats.I001",))
+    assert 'SESSION_ENGINE = "reception_stats.sessions"' in messages["reception_stats.I001"].hint

@@ -21,7 +21,7 @@ def test_the_project_answers_in_french_to_an_english_browser(client, manager):
     page = client.get(LOGIN, HTTP_ACCEPT_LANGUAGE="en-GB,en;q=0.9").content.decode()
 
     assert 'lang="fr"' in page
-    assert "Nom d’utilisateur" in page
+    assert "Nom d\u2019utilisateur" in page
 
 
 @override_settings(MIDDLEWARE=project.MIDDLEWARE)
