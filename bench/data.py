@@ -11,7 +11,7 @@ day. Or, given a number of tickets and of days (``spread``), the sites share the
 puts those tickets in those days, keeping the same proportions between them; ``open_days`` sets
 how many days a week they open, and :data:`SHAPES` names the data shapes of issue 17 (a small
 young database, five and a half years of history, a busy network of 40 sites). The mix follows
-kpi-semantics.md: today's postes with tickets still open,
+docs/figures.md: today's postes with tickets still open,
 notebooks typed in days later (some of them today), postes and tickets left open and abandoned,
 a few tickets closed without ``closed_at``, sales entered late with ``sale_date`` set to the
 session's opening, and (``sale_date="legacy"``) sales of more than a year ago without

@@ -2,7 +2,7 @@
 
 Recyclic's own backend creates and migrates these tables; this app only reads them, and the
 models refuse to write them (:class:`RecyclicModel`) outside the demo loader and the tests.
-Each class follows ``shared/recyclic-schema.md`` column for column: UUID keys without a default,
+Each class follows Recyclic's schema (``sql/recyclic_schema.sql`` restates it) column for column: UUID keys without a default,
 ``numeric`` as ``DecimalField``, ``double precision`` as ``FloatField``, PostgreSQL enums as
 ``TextChoices``.
 Foreign keys carry ``db_index=False`` because Recyclic indexes none of them, so that the tables

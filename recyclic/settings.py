@@ -188,7 +188,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# The feature flag of kpi-semantics.md: false answers zeros with ``enabled: false`` everywhere,
+# The feature flag of docs/figures.md: false answers zeros with ``enabled: false`` everywhere,
 # without touching Recyclic's tables. Read on every computation.
 LIVE_RECEPTION_STATS_ENABLED = env.bool("LIVE_RECEPTION_STATS_ENABLED", default=True)
 

@@ -164,14 +164,14 @@ def paris(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=PARIS)
 
 
-#: The ``now`` of kpi-semantics.md's worked example.
+#: The ``now`` of the worked example of docs/figures.md.
 NOW = paris("2026-03-10 15:00")
 TODAY = "2026-03-10"
 YESTERDAY = "2026-03-09"
 
 
 def build_worked_example() -> None:
-    """The worked example of kpi-semantics.md, row for row."""
+    """The worked example of docs/figures.md, row for row."""
     OPENED, CLOSED = ReceptionStatus.OPENED, ReceptionStatus.CLOSED
     poste_a = make_poste(paris(f"{TODAY} 08:00"))
     make_ticket(poste_a, status=OPENED, lines=["10", ("5", True)])

@@ -1,6 +1,6 @@
 """Bad data in Recyclic's tables never crashes a computation and counts as the semantics say.
 
-kpi-semantics.md: tickets count by ``status = 'opened'`` / ``'closed'`` exactly (lower case; any
+docs/figures.md: tickets count by ``status = 'opened'`` / ``'closed'`` exactly (lower case; any
 other value counts nowhere), a closed ticket without ``closed_at`` counts nowhere, a null
 donation or item weight counts 0, a sale without business time counts nowhere, and a line counts
 only with its ticket (so an orphan line counts nowhere). Each bad row below weighs or costs

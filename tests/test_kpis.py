@@ -1,4 +1,4 @@
-"""Every rule of shared/kpi-semantics.md, with concrete values.
+"""Every rule of docs/figures.md, with concrete values.
 
 The same assertions run on PostgreSQL and on SQLite (`.ci/run` runs the suite on both), so the
 same data gives the same numbers on each.

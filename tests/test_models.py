@@ -41,7 +41,7 @@ postgresql_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the tables come from the SQL schema on PostgreSQL"
 )
 
-# shared/recyclic-schema.md: the PostgreSQL enum type of each enum column.
+# Recyclic's schema: the PostgreSQL enum type of each enum column.
 POSTGRESQL_ENUMS = {
     ("users", "role"): "userrole",
     ("users", "status"): "userstatus",

@@ -415,7 +415,7 @@ def test_the_figures_come_from_reception_stats_through_nginx(
     assert figures.status == 200, (figures.body, server.log_text())
     assert figures.headers["Content-Type"] == "application/json"
     body = figures.json()
-    # kpi-semantics.md's worked example, window today.
+    # docs/figures.md's worked example, window today.
     assert (body["window"], body["tickets_open"], body["weight_in"]) == ("today", 1, 17.5)
     assert (body["turnover_eur"], body["stale"]) == (75.0, False)
     # Without credentials, the app's own 401 (so Authorization is what made the difference).

@@ -1,7 +1,7 @@
--- Recyclic's tables as a fresh Recyclic database has them (PostgreSQL 15+), after
--- shared/recyclic-schema.md. Recyclic's own Alembic migrations create these tables in a real
--- deployment; this file only builds them for the demo and the tests, so that the unmanaged models
--- are checked against the real column types, enums, defaults and constraints.
+-- Recyclic's tables as a fresh Recyclic database has them (PostgreSQL 15+), as its own Alembic
+-- migrations leave them. Those migrations create these tables in a real deployment; this file
+-- only builds them for the demo and the tests, so that the unmanaged models are checked against
+-- the real column types, enums, defaults and constraints.
 --
 -- Run as one statement batch on an empty database. It must contain no percent sign: it is passed
 -- through a DB-API cursor.

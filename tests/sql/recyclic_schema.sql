@@ -1,1 +1,0 @@
-../../reception_stats/sql/recyclic_schema.sql
