@@ -21,8 +21,8 @@ install: $(STAMP)
 ## A .env with a secret key of this checkout's own, written once and never overwritten: the
 ## README's commands (.venv/bin/python manage.py …) then work as written after `make demo`.
 .env:
-	@$(PYTHON) -c 'import secrets; print("# Written by make demo for this checkout; keep it out of git.\nSECRET_KEY=" + secrets.token_urlsafe(50))' > .env
-	@echo "Wrote .env (a SECRET_KEY for this checkout)."
+	@$(PYTHON) -c 'import secrets; print("# Written by make demo for this checkout; keep it out of git.\nSECRET_KEY=" + secrets.token_urlsafe(50) + "\n# Stands for Recyclic'"'"'s own SECRET_KEY in the demo: it signs the demo'"'"'s Recyclic tokens.\nRECYCLIC_SECRET_KEY=" + secrets.token_urlsafe(32))' > .env
+	@echo "Wrote .env (secret keys for this checkout)."
 
 ## Build the SQLite demo database, print today's figures, then serve on 127.0.0.1:$(PORT).
 demo: export DEBUG = true
@@ -32,6 +32,7 @@ demo: $(STAMP) .env
 	$(PY) manage.py reception_demo --if-empty
 	$(PY) manage.py reception_stats --window today
 	$(PY) manage.py reception_demo --staff-login --address http://127.0.0.1:$(PORT)/admin/
+	$(PY) manage.py reception_demo --recyclic-login --address http://127.0.0.1:$(PORT)/admin/
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 ## Django's development server on what DATABASE_URL holds (DEBUG on, reloads the code).

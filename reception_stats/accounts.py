@@ -1,6 +1,7 @@
 """Who is asking, answered from the cache when the database cannot: users and API tokens.
 
-A wall screen's token or a manager's session is looked up in Django's tables on every request.
+A wall screen's token or a manager's session is looked up in Django's tables on every request
+(and a Recyclic account's row in Recyclic's, :mod:`reception_stats.recyclic_users`).
 When that database stops answering (one database for everything is a common setup), the figures
 are still in the cache, but without these lookups nobody could be let in to see them. So each
 lookup is kept in the app's cache: reused as it is for ``ACCOUNT_CHECK_SECONDS`` (a minute), and
@@ -21,7 +22,7 @@ from django.contrib.auth import get_user_model
 from django.db import DatabaseError
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from .cache import Store, clock
+from . import cache
 from .conf import app_settings
 
 logger = logging.getLogger(__name__)
@@ -35,12 +36,12 @@ def _token_key(key: str) -> str:
     return f"reception_stats:account:token:{key}"
 
 
-def _lookup(cache_key: str, read: Any) -> Any:
+def cached_lookup(cache_key: str, read: Any) -> Any:
     """``read()``'s result through the cache: fresh for ``ACCOUNT_CHECK_SECONDS``, and served
     up to ``STALE_MAX`` seconds old while ``read`` fails with a database error."""
-    store = Store("accounts")
+    store = cache.Store("accounts")
     cached = store.get(cache_key)
-    age = None if cached is None else clock() - cached[1]
+    age = None if cached is None else cache.clock() - cached[1]
     if cached is not None and age < float(app_settings.ACCOUNT_CHECK_SECONDS):
         return cached[0]
     try:
@@ -51,7 +52,7 @@ def _lookup(cache_key: str, read: Any) -> Any:
             return cached[0]
         raise
     lifetime = max(int(app_settings.STALE_MAX), int(app_settings.ACCOUNT_CHECK_SECONDS), 1)
-    store.set(cache_key, (value, clock()), lifetime)
+    store.set(cache_key, (value, cache.clock()), lifetime)
     return value
 
 
@@ -67,9 +68,10 @@ def cached_user(user_id: Any) -> Any:
     model = get_user_model()
 
     def read() -> Any:
-        return _with_permissions(model._default_manager.filter(pk=user_id).first())
+        users = model._default_manager.select_related("recyclic_account")
+        return _with_permissions(users.filter(pk=user_id).first())
 
-    return _lookup(_user_key(user_id), read)
+    return cached_lookup(_user_key(user_id), read)
 
 
 def cached_token_user(key: str) -> Any:
@@ -77,18 +79,19 @@ def cached_token_user(key: str) -> Any:
     from rest_framework.authtoken.models import Token
 
     def read() -> Any:
-        token = Token.objects.select_related("user").filter(key=key).first()
+        tokens = Token.objects.select_related("user", "user__recyclic_account")
+        token = tokens.filter(key=key).first()
         return None if token is None else _with_permissions(token.user)
 
-    return _lookup(_token_key(key), read)
+    return cached_lookup(_token_key(key), read)
 
 
 def forget_user(user_id: Any) -> None:
-    Store("accounts").delete(_user_key(user_id))
+    cache.Store("accounts").delete(_user_key(user_id))
 
 
 def forget_token(key: str) -> None:
-    Store("accounts").delete(_token_key(key))
+    cache.Store("accounts").delete(_token_key(key))
 
 
 # --- what Django changes drops at once ------------------------------------------------------

@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from . import dashboard
 from .conf import app_settings
 from .middleware import bounded_view
-from .models import LiveStats
+from .models import LiveStats, RecyclicAccount
 from .permissions import can_view_live_stats
 
 
@@ -130,3 +130,20 @@ def _answer(response: TemplateResponse, panel: dashboard.Panel) -> TemplateRespo
     if panel.status_code == 503:
         response["Retry-After"] = str(int(app_settings.RETRY_AFTER))
     return response
+
+
+@admin.register(RecyclicAccount)
+class RecyclicAccountAdmin(admin.ModelAdmin):
+    """The Django accounts Recyclic's people signed in as: who, since when. They are made and
+    kept up to date by signing in (RecyclicBackend), never by hand; deleting one only makes
+    the next sign-in create it again."""
+
+    list_display = ("recyclic_username", "user", "linked_at")
+    search_fields = ("recyclic_username", "user__username")
+    readonly_fields = ("user", "recyclic_user_id", "recyclic_username", "linked_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -335,6 +335,32 @@ def check_installation(
             )
     messages += _per_process_cache(settings)
     messages += _outage_readiness(settings)
+    messages += _recyclic_accounts(settings)
+    return messages
+
+
+def _recyclic_accounts(settings: Any) -> list[CheckMessage]:
+    """W023-W024: Recyclic's accounts asked for, without the package that reads them."""
+    from importlib.util import find_spec
+
+    messages: list[CheckMessage] = []
+    backends = getattr(settings, "AUTHENTICATION_BACKENDS", [])
+    if "reception_stats.backends.RecyclicBackend" in backends and not find_spec("bcrypt"):
+        messages.append(
+            CheckWarning(
+                _("RecyclicBackend cannot check Recyclic's passwords: bcrypt is not installed."),
+                hint=_("pip install django-reception-stats[recyclic]"),
+                id="reception_stats.W023",
+            )
+        )
+    if app_settings.RECYCLIC_SECRET_KEY and not find_spec("jwt"):
+        messages.append(
+            CheckWarning(
+                _("Recyclic's tokens are refused: PyJWT is not installed."),
+                hint=_("pip install django-reception-stats[recyclic]"),
+                id="reception_stats.W024",
+            )
+        )
     return messages
 
 

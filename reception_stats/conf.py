@@ -36,6 +36,14 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a lookup of a user or an API token is reused (and, while Django's database fails,
     # up to STALE_MAX): see reception_stats.accounts.
     "ACCOUNT_CHECK_SECONDS": 60,
+    # Recyclic's own accounts (reception_stats.recyclic_users): sign in to the admin page with
+    # a Recyclic user name and password (RecyclicBackend), and the API with a Recyclic token.
+    "RECYCLIC_LOGIN": True,
+    # Recyclic roles that may read the figures, and statuses of an account that may sign in.
+    "RECYCLIC_ROLES": ("admin", "super-admin"),
+    "RECYCLIC_STATUSES": ("active", "approved"),
+    # Recyclic's own SECRET_KEY, which signs its tokens (HS256); empty: Recyclic tokens refused.
+    "RECYCLIC_SECRET_KEY": "",
     # Alias in CACHES of the cache that keeps the figures and the API's request counts.
     "CACHE": "default",
     # Requests per user the API accepts, in DRF's rate syntax; None turns throttling off.

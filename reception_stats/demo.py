@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from importlib.util import find_spec
 from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
@@ -138,11 +139,70 @@ def generate_demo_data(seed: int = DEFAULT_SEED, now: datetime | None = None) ->
 def write_demo_data(data: DemoData, using: str) -> None:
     """Insert ``data`` on ``using`` in one transaction: all of it or nothing.
 
-    The one place outside the tests that writes Recyclic's tables, into an empty database.
+    The one place outside the tests that writes Recyclic's tables, into an empty database. Each
+    Recyclic user gets a real bcrypt hash, as Recyclic writes them, of a password nobody knows:
+    ``reset_demo_recyclic_login`` gives one of them a password to sign in with.
     """
+    if find_spec("bcrypt"):
+        for user in data.users:
+            user.hashed_password = _bcrypt(secrets.token_urlsafe(24), rounds=10)
     with allow_recyclic_writes(), transaction.atomic(using=using):
         for model, rows in data.tables():
             model.objects.using(using).bulk_create(rows, batch_size=BATCH_SIZE)
+
+
+#: The domain of the demo's Recyclic users' addresses: the one sign that a row is the demo's.
+DEMO_EMAIL_DOMAIN = "@ressourcerie.example"
+
+
+def _bcrypt(password: str, rounds: int = 12) -> str:
+    """A hash as Recyclic's passlib writes it (``$2b$``, 12 rounds by default)."""
+    import bcrypt
+
+    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds)).decode("ascii")
+
+
+def reset_demo_recyclic_login(using: str, username: str | None = None) -> tuple[RecyclicUser, str]:
+    """Give a Recyclic admin of the demo a new password; answer the user and the password.
+
+    Only a demo row (its address on ``DEMO_EMAIL_DOMAIN``) is ever touched: this must never
+    reset the password of a real Recyclic account.
+    """
+    users = RecyclicUser.objects.using(using).filter(email__endswith=DEMO_EMAIL_DOMAIN)
+    if username is None:
+        users = users.filter(role=UserRole.ADMIN, is_active=True).order_by("username")
+    else:
+        users = users.filter(username=username)
+    user = users.first()
+    if user is None:
+        raise DemoError(
+            _(
+                "No demo Recyclic admin to sign in with on database %(database)s: the demo "
+                "history is not there (reception_demo writes it into an empty database)."
+            )
+            % {"database": using}
+        )
+    if not find_spec("bcrypt"):
+        raise DemoError(
+            _(
+                "Recyclic's password hashes need bcrypt: "
+                "pip install django-reception-stats[recyclic]."
+            )
+        )
+    password = secrets.token_urlsafe(12)
+    with allow_recyclic_writes():
+        RecyclicUser.objects.using(using).filter(pk=user.pk).update(
+            hashed_password=_bcrypt(password)
+        )
+    return user, password
+
+
+def recyclic_token(user: RecyclicUser, secret: str, hours: int = 8) -> str:
+    """A token signed as Recyclic signs its own (HS256, ``sub`` the user's id, 8 hours)."""
+    import jwt
+
+    expires = timezone.now() + timedelta(hours=hours)
+    return jwt.encode({"sub": str(user.pk), "exp": expires}, secret, algorithm="HS256")
 
 
 def reset_demo_staff_user(username: str = "demo") -> str:
@@ -226,7 +286,7 @@ class _Builder:
             username = username.encode("ascii", "ignore").decode()
             site = None if site_index is None else self.data.sites[site_index]
             user = RecyclicUser(
-                id=self.uuid(), username=username, email=f"{username}@ressourcerie.example",
+                id=self.uuid(), username=username, email=f"{username}{DEMO_EMAIL_DOMAIN}",
                 hashed_password=f"!demo-{self.rng.getrandbits(64):016x}", first_name=first,
                 last_name=last, role=role, status=UserStatus.ACTIVE, is_active=True, site=site,
                 created_at=created, updated_at=created,

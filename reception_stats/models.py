@@ -2,13 +2,14 @@
 
 Recyclic's own backend creates and migrates these tables; this app only reads them, and the
 models refuse to write them (:class:`RecyclicModel`) outside the demo loader and the tests.
-Each class follows Recyclic's schema (``sql/recyclic_schema.sql`` restates it) column for column: UUID keys without a default,
-``numeric`` as ``DecimalField``, ``double precision`` as ``FloatField``, PostgreSQL enums as
-``TextChoices``.
+Each class follows Recyclic's schema (``sql/recyclic_schema.sql`` restates it) column for
+column: UUID keys without a default, ``numeric`` as ``DecimalField``, ``double precision`` as
+``FloatField``, PostgreSQL enums as ``TextChoices``.
 Foreign keys carry ``db_index=False`` because Recyclic indexes none of them, so that the tables
 the tests build from these models look like the real ones.
 """
 
+from django.conf import settings
 from django.db import models
 from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
@@ -424,6 +425,31 @@ class LiveStats(models.Model):
         permissions = [("view_live_stats", _("Can view the live reception statistics"))]
         verbose_name = _("live reception statistics")
         verbose_name_plural = _("live reception statistics")
+
+
+class RecyclicAccount(models.Model):
+    """A Django user who signs in with a Recyclic account (Django's own table, never Recyclic's).
+
+    Created at the first sign-in (:class:`~reception_stats.backends.RecyclicBackend`); the
+    Recyclic row behind it is checked again at most every ``ACCOUNT_CHECK_SECONDS``.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="recyclic_account",
+        verbose_name=_("user"),
+    )
+    recyclic_user_id = models.UUIDField(_("Recyclic user id"), unique=True)
+    recyclic_username = models.CharField(_("Recyclic user name"), max_length=255)
+    linked_at = models.DateTimeField(_("first signed in"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("Recyclic account")
+        verbose_name_plural = _("Recyclic accounts")
+
+    def __str__(self) -> str:
+        return self.recyclic_username
 
 
 def refuse_raw_save(sender: type, **kwargs) -> None:

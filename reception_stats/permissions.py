@@ -4,6 +4,8 @@ Active users holding ``reception_stats.view_live_stats`` may (grant it to a grou
 "Réception", to a manager, or to the account of a wall screen); superusers hold every
 permission. Staff status alone is not enough, and an inactive account may not, whatever else
 it holds. The admin page also needs staff status, as every page of Django's admin does.
+Recyclic's own accounts (signed in, or through a Recyclic token) may when Recyclic gives them
+one of ``RECYCLIC_ROLES``, checked again every ``ACCOUNT_CHECK_SECONDS``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ VIEW_PERMISSION = "reception_stats.view_live_stats"
 def can_view_live_stats(user: Any) -> bool:
     if user is None or not user.is_authenticated or not user.is_active:
         return False
-    return bool(user.has_perm(VIEW_PERMISSION))
+    if not user.has_perm(VIEW_PERMISSION):
+        return False
+    # A Django account linked to a Recyclic one follows Recyclic's verdict, whatever door (a
+    # DRF token, say) it comes through.
+    from .recyclic_users import still_allowed
+
+    return still_allowed(user)
 
 
 class CanViewLiveStats(BasePermission):

@@ -4,6 +4,7 @@ Every value comes from the environment (or a ``.env`` file beside ``manage.py``)
 django-environ. The README lists each variable.
 """
 
+from datetime import timedelta
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -69,6 +70,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Locks out repeated failed sign-ins to the admin, which guards Recyclic passwords too.
+    "axes",
     "reception_stats",
 ]
 
@@ -87,6 +90,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: answers a locked-out sign-in with its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "recyclic.urls"
@@ -153,7 +158,23 @@ if "redis" in CACHES["default"]["BACKEND"].lower():
 # (reception_stats.accounts): while the database does not answer, a logged-in manager or a
 # wall screen still gets the last good figures rather than a login page.
 SESSION_ENGINE = "reception_stats.sessions"
-AUTHENTICATION_BACKENDS = ["reception_stats.backends.CachedModelBackend"]
+AUTHENTICATION_BACKENDS = [
+    # First, as django-axes asks: refuses a locked-out sign-in before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "reception_stats.backends.CachedModelBackend",
+    # Recyclic's admins sign in with the user name and password they have in Recyclic.
+    "reception_stats.backends.RecyclicBackend",
+]
+
+# django-axes: after 5 failed sign-ins for one user name from one address, that pair waits
+# 15 minutes. Its records live in Django's own database (DATABASE_URL), never in Recyclic's.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
+# The address is the TCP peer's (REMOTE_ADDR), never a header a client could write: behind a
+# proxy every client shares the proxy's, and the lockout then holds per user name.
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -210,6 +231,10 @@ RECEPTION_STATS = {
     # gunicorn.conf.py sets GUNICORN_WORKERS (2 by default) for its workers.
     "WORKERS": env.int("GUNICORN_WORKERS", default=1),
 }
+# Recyclic's own SECRET_KEY: the API then accepts the tokens Recyclic gives its users
+# (Authorization: Bearer), as Recyclic's frontend sends them.
+RECEPTION_STATS["RECYCLIC_SECRET_KEY"] = env.str("RECYCLIC_SECRET_KEY", default="")
+RECEPTION_STATS["RECYCLIC_LOGIN"] = env.bool("RECYCLIC_LOGIN", default=True)
 if env.str("RECEPTION_STATS_TIME_ZONE", default=""):
     RECEPTION_STATS["TIME_ZONE"] = env.str("RECEPTION_STATS_TIME_ZONE")
 

@@ -38,15 +38,8 @@ def make_site(name: str = "Ressourcerie du Centre", **fields) -> Site:
 
 
 def make_recyclic_user(site: Site | None = None, **fields) -> RecyclicUser:
-    return baker.make(
-        RecyclicUser,
-        site=site,
-        role=UserRole.USER,
-        status=UserStatus.ACTIVE,
-        is_active=True,
-        email=None,
-        **fields,
-    )
+    defaults = {"role": UserRole.USER, "status": UserStatus.ACTIVE, "is_active": True}
+    return baker.make(RecyclicUser, site=site, email=None, **{**defaults, **fields})
 
 
 CATEGORY_NAMES = ("EEE", "Textile", "Mobilier", "Livres", "Vaisselle", "Jouets", "Bibelots")
@@ -235,3 +228,12 @@ def assert_breakdown_adds_up(breakdown, stats) -> None:
     assert sum(d.weight for d in breakdown.destinations) == (
         stats.weight_in + stats.weight_out_exits
     )
+
+
+def password_login(client, username: str, password: str) -> bool:
+    """Sign in through the admin's login form, as a person does (django-axes watches it; the
+    test client's ``login()`` gives the backends no request, which axes refuses)."""
+    response = client.post(
+        "/admin/login/?next=/admin/", {"username": username, "password": password}
+    )
+    return response.status_code == 302

@@ -15,6 +15,10 @@ SECURE_SSL_REDIRECT = False
 # The suite reads and writes "default" only; tests/test_replica.py builds its own second database.
 DATABASES.pop("recyclic", None)  # noqa: F405
 RECEPTION_STATS["DATABASE"] = "default"  # noqa: F405
+# Recyclic's tokens, signed in the tests with this stand-in for Recyclic's SECRET_KEY (whatever
+# a developer's .env says).
+RECEPTION_STATS["RECYCLIC_SECRET_KEY"] = "tests-only-recyclic-secret-key-of-32-bytes-or-more"  # noqa: F405
+RECEPTION_STATS["RECYCLIC_LOGIN"] = True  # noqa: F405
 # One process runs the suite: the API's rate is its own, not a share among gunicorn's workers.
 RECEPTION_STATS["WORKERS"] = 1  # noqa: F405
 

@@ -283,3 +283,17 @@ def test_what_keeps_the_last_figures_on_screen_in_an_outage_is_suggested(setting
     assert {"reception_stats.I001", "reception_stats.I002", "reception_stats.I003"} <= set(messages)
     assert all(messages[code].level == INFO for code in ("reception_stats.I001",))
     assert 'SESSION_ENGINE = "reception_stats.sessions"' in messages["reception_stats.I001"].hint
+
+
+def test_recyclic_accounts_without_their_packages_are_warnings(monkeypatch, settings):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name in ("bcrypt", "jwt") else real(name, *args),
+    )
+    ids = {m.id: m for m in check_installation(None)}
+    assert {"reception_stats.W023", "reception_stats.W024"} <= set(ids)
+    assert "django-reception-stats[recyclic]" in ids["reception_stats.W023"].hint

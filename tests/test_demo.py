@@ -4,6 +4,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, time, timedelta
 from io import StringIO
 
+import bcrypt
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
@@ -30,6 +31,7 @@ from reception_stats.models import (
     Site,
     TicketDepot,
 )
+from tests.recipes import password_login
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +51,8 @@ def row_counts() -> dict[str, int]:
 
 
 def fields_of(model) -> list[str]:
-    return [field.attname for field in model._meta.concrete_fields]
+    # Password hashes are drawn when the rows are written (bcrypt salts them): not the seed's.
+    return [f.attname for f in model._meta.concrete_fields if f.attname != "hashed_password"]
 
 
 def snapshot() -> dict[str, list[tuple]]:
@@ -93,6 +96,48 @@ def history(django_db_setup, django_db_blocker):
 
 
 class TestHistory:
+    def test_recyclic_users_have_real_bcrypt_hashes_of_passwords_nobody_knows(self, history):
+        hashes = list(RecyclicUser.objects.values_list("hashed_password", flat=True))
+        assert len(hashes) == 8
+        assert all(h.startswith("$2b$") and len(h) == 60 for h in hashes)
+        assert len(set(hashes)) == 8
+
+    def test_a_recyclic_admin_login_signs_in_and_its_token_reads(self, history, client, options):
+        options(RECYCLIC_SECRET_KEY="demo-recyclic-secret-key-of-32-bytes-at-least")
+        out = run("--recyclic-login", "--address", "http://127.0.0.1:8100/admin/")
+        words = out.split()
+        admin = next(u for u in RecyclicUser.objects.filter(role="admin") if u.username in words)
+        hashed = admin.hashed_password.encode()
+        password = next(w for w in words if bcrypt.checkpw(w.encode()[:72], hashed))
+        username = admin.username
+        token = next(word for word in words if word.count(".") == 2 and len(word) > 100)
+
+        assert admin.hashed_password.startswith("$2b$12$")  # as Recyclic's passlib writes it
+        assert "http://127.0.0.1:8100/api/v1/stats/live?period_type=daily" in out
+        signed_in = client.post(
+            "/admin/login/?next=/admin/", {"username": username, "password": password}
+        )
+        assert signed_in.status_code == 302
+        client.logout()
+        api = client.get("/api/v1/stats/live", HTTP_AUTHORIZATION=f"Bearer {token}")
+        assert api.status_code == 200
+        assert api.json()["tickets_count"] > 0
+
+    def test_a_recyclic_login_is_only_ever_given_to_a_demo_row(self, history):
+        real = RecyclicUser.objects.filter(role="admin").first()
+        with allow_recyclic_writes():
+            RecyclicUser.objects.filter(pk=real.pk).update(email="gerante@ressourcerie.fr")
+        before = RecyclicUser.objects.get(pk=real.pk).hashed_password
+        try:
+            with pytest.raises(CommandError, match="No demo Recyclic admin"):
+                run("--recyclic-login", "--username", real.username)
+            assert RecyclicUser.objects.get(pk=real.pk).hashed_password == before
+        finally:
+            with allow_recyclic_writes():
+                RecyclicUser.objects.filter(pk=real.pk).update(
+                    email=f"{real.username}@ressourcerie.example"
+                )
+
     def test_sites_users_and_categories(self, history):
         assert Site.objects.count() == 2
         for site in Site.objects.all():
@@ -277,7 +322,7 @@ def test_staff_login_creates_a_staff_user_who_can_log_in(client):
     assert "demo" in out
     password = next(word for word in out.split() if user.check_password(word))
     assert len(password) >= 20
-    assert client.login(username="demo", password=password)
+    assert password_login(client, "demo", password)
     assert set(row_counts().values()) == {0}, "Recyclic's tables are left alone"
 
 
@@ -291,8 +336,8 @@ def test_staff_login_again_changes_the_password(client):
     user.refresh_from_db()
     second = next(word for word in second_out.split() if user.check_password(word))
     assert second != first
-    assert not client.login(username="gerante-demo", password=first)
-    assert client.login(username="gerante-demo", password=second)
+    assert not password_login(client, "gerante-demo", first)
+    assert password_login(client, "gerante-demo", second)
     assert user_model.objects.filter(username="gerante-demo").count() == 1
 
 

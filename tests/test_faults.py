@@ -282,10 +282,9 @@ def test_the_database_unreachable_gone_and_back_without_a_restart(relay, server_
 
     # Unreachable from the start: 503 with Retry-After, and /healthz says error.
     status, headers, body = server_through.request(LIVE + at, token)
-    assert (status, json.loads(body)) == (
-        503,
-        {"detail": "The statistics are temporarily unavailable. Try again in a moment."},
-    )
+    # In French: the project speaks French whatever the browser asks.
+    unavailable = "Les statistiques sont temporairement indisponibles. Réessayez dans un instant."
+    assert (status, json.loads(body)) == (503, {"detail": unavailable})
     assert headers["Retry-After"] == "30"
     status, headers, _body = server_through.request("/healthz")
     assert (status, headers["Retry-After"]) == (503, "30")

@@ -46,6 +46,7 @@ pytestmark = [pytest.mark.gunicorn, pytest.mark.django_db(transaction=True)]
 
 REQUESTS_PER_BATCH = 40
 HEALTHZ_COUNTER = "django_http_requests_total_by_view_transport_method_total"
+HEALTHZ_VIEW = "reception_stats:healthz"
 
 
 def database_url(tmp_path: Path) -> str:
@@ -106,7 +107,7 @@ def healthz_counts_by_worker(directory: Path) -> dict[int, float]:
         pid = int(path.stem.rpartition("_")[2])
         for family in MultiProcessCollector.merge([str(path)], accumulate=False):
             for sample in family.samples:
-                if sample.name == HEALTHZ_COUNTER and sample.labels.get("view") == "healthz":
+                if sample.name == HEALTHZ_COUNTER and sample.labels.get("view") == HEALTHZ_VIEW:
                     counts[pid] = counts.get(pid, 0) + sample.value
     return counts
 
@@ -123,7 +124,7 @@ def healthz_total(samples) -> float:
     return sum(
         value
         for (name, labels), value in samples.items()
-        if name == HEALTHZ_COUNTER and ("view", "healthz") in labels
+        if name == HEALTHZ_COUNTER and ("view", HEALTHZ_VIEW) in labels
     )
 
 

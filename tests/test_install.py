@@ -171,4 +171,18 @@ print(json.dumps({
 
 
 def test_the_token_command_of_the_readme_exists_there(host):
-    assert "Generated token" in manage(host, "drf_create_token", "gerante")
+    project, environment = host
+    manage(host, "migrate", "--noinput")
+    run(
+        project.parent / "venv" / "bin" / "python",
+        "manage.py",
+        "createsuperuser",
+        "--noinput",
+        "--username",
+        "ecran-accueil",
+        "--email",
+        "ecran@example.org",
+        cwd=project,
+        env={**environment, "DJANGO_SUPERUSER_PASSWORD": "un-mot-de-passe-solide"},
+    )
+    assert "Generated token" in manage(host, "drf_create_token", "ecran-accueil")

@@ -28,10 +28,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
+import jwt
 import pytest
 from django.db import connections
 
@@ -313,10 +315,13 @@ def test_each_path_reaches_its_upstream_with_the_proxy_headers(
 # --- reception_stats itself behind nginx: a real gunicorn ---------------------------------------
 
 # Run by `python -c` with the server's environment: the data the figures are checked against
-# (docs/figures.md's worked example) and a manager's DRF token, printed. With the argument
-# "new", the database is a new SQLite file: Django's and Recyclic's tables first.
+# (docs/figures.md's worked example, and a little activity of the last minutes for Recyclic's
+# own endpoint, which has no `at`), a manager's DRF token and a Recyclic admin's id, printed.
+# With the argument "new", the database is a new SQLite file: Django's and Recyclic's tables
+# first.
 SEED = """
 import sys
+from datetime import timedelta
 
 import django
 
@@ -324,21 +329,30 @@ django.setup()
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from reception_stats.db import allow_recyclic_writes
 from reception_stats.schema import create_recyclic_tables
-from tests.recipes import build_worked_example
+from tests.recipes import (
+    build_worked_example, make_poste, make_recyclic_user, make_sale, make_ticket,
+)
 
 if sys.argv[1:] == ["new"]:
     call_command("migrate", verbosity=0)
     create_recyclic_tables()
 with allow_recyclic_writes():
     build_worked_example()
+    now = timezone.now()
+    make_ticket(make_poste(now - timedelta(minutes=10)), lines=["6.5"])
+    make_sale(created_at=now - timedelta(minutes=5), total_amount=12.0)
+    admin = make_recyclic_user(username="camille.martin", role="admin")
 manager = get_user_model().objects.create_user("gerante-nginx", is_staff=True)
 manager.user_permissions.add(Permission.objects.get(codename="view_live_stats"))
-print(Token.objects.create(user=manager).key)
+print(Token.objects.create(user=manager).key, admin.pk)
 """
+#: Stands for Recyclic's own SECRET_KEY, which signs the tokens its frontend sends.
+RECYCLIC_KEY = "tests-only-recyclic-key-behind-nginx-32b"
 
 
 def server_environment(database_url: str, tmp_path: Path) -> dict[str, str]:
@@ -355,6 +369,7 @@ def server_environment(database_url: str, tmp_path: Path) -> dict[str, str]:
         CACHE_URL="locmemcache://",
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
         LOG_FORMAT="plain",
+        RECYCLIC_SECRET_KEY=RECYCLIC_KEY,
     )
 
 
@@ -379,9 +394,9 @@ def app_and_token(django_db_setup, tmp_path) -> Iterator[tuple[Gunicorn, str]]:
         timeout=120,
     )
     assert seeded.returncode == 0, seeded.stderr
-    token = seeded.stdout.split()[-1]
+    token, recyclic_admin = seeded.stdout.split()[-2:]
     with gunicorn(environment, tmp_path, workers=1) as server:
-        yield server, token
+        yield server, token, recyclic_admin
 
 
 def app_port(server: Gunicorn) -> int:
@@ -404,7 +419,7 @@ def wait_for_access_line(server: Gunicorn, pattern: str) -> str:
 def test_the_figures_come_from_reception_stats_through_nginx(
     nginx_runs, tmp_path, app_and_token, recyclic_api, recyclic_frontend
 ):
-    server, token = app_and_token
+    server, token, _recyclic_admin = app_and_token
     query = f"?window=today&at={quote(NOW.isoformat())}"
     with nginx_in_front(
         tmp_path / "nginx", app_port(server), recyclic_api.port, recyclic_frontend.port
@@ -428,22 +443,31 @@ def test_the_figures_come_from_reception_stats_through_nginx(
 
 @pytest.mark.gunicorn
 @pytest.mark.django_db(transaction=True)
-def test_recyclic_live_stats_path_is_answered_by_reception_stats(
+def test_recyclics_frontend_gets_these_figures_with_its_own_token(
     nginx_runs, tmp_path, app_and_token, recyclic_api, recyclic_frontend
 ):
-    """Whatever the app answers there (404 before the endpoint exists, figures or 401 after),
-    it is the app that answers: gunicorn logged the request, with its query string, and the
-    status nginx passed on; Recyclic's API received nothing."""
-    server, _token = app_and_token
-    path = f"{RECYCLIC_LIVE}?period_type=daily&site_id={SITE_ID}"
+    """Recyclic's frontend, unchanged: its path, its parameters, its Bearer token signed with
+    Recyclic's key; the answer in Recyclic's field names, with this app's figures."""
+    server, _token, recyclic_admin = app_and_token
+    token = jwt.encode(
+        {"sub": recyclic_admin, "exp": datetime.now(UTC) + timedelta(hours=1)},
+        RECYCLIC_KEY,
+        algorithm="HS256",
+    )
+    path = f"{RECYCLIC_LIVE}?period_type=24h"
     with nginx_in_front(
         tmp_path / "nginx", app_port(server), recyclic_api.port, recyclic_frontend.port
     ) as proxy:
-        answer = proxy.get(path, {"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.recyclic.jwt"})
+        answer = proxy.get(path, {"Authorization": f"Bearer {token}"})
+        refused = proxy.get(path, {"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.forged.jwt"})
 
-    line = wait_for_access_line(server, rf'"GET {re.escape(path)} HTTP/1\.[01]" (\d{{3}}) .*$')
-    logged_status = int(re.search(r'HTTP/1\.[01]" (\d{3})', line).group(1))
-    assert answer.status == logged_status, line
+    assert answer.status == 200, (answer.body, server.log_text())
+    body = answer.json()
+    # The activity of the last minutes: an open ticket of 6.5 kg, a sale of 12 euros.
+    assert (body["tickets_open"], body["weight_in"], body["ca"]) == (1, 6.5, 12.0)
+    assert body["tickets_count"] == 1
+    assert (refused.status, refused.headers["WWW-Authenticate"]) == (401, "Bearer")
+    # gunicorn logged both, with their query string: the app answered, not Recyclic.
+    wait_for_access_line(server, rf'"GET {re.escape(path)} HTTP/1\.[01]" 200 ')
     assert recyclic_api.received == recyclic_frontend.received == []
-    # Django's security middleware answered (DEBUG off): not nginx's own error page.
     assert answer.headers["X-Content-Type-Options"] == "nosniff"

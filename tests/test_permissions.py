@@ -12,6 +12,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from reception_stats.permissions import can_view_live_stats
+from tests.recipes import password_login
 
 pytestmark = pytest.mark.django_db
 
@@ -86,13 +87,13 @@ def test_the_permission_through_a_group_is_enough(client, plain_user):
 
 def test_staff_without_the_permission_gets_403(client, staff_user):
     """One rule for every door: the admin page refuses them too."""
-    assert client.login(username="gerante", password="motdepasse-staff")
+    assert password_login(client, "gerante", "motdepasse-staff")
 
     assert client.get(URL).status_code == 403
 
 
 def test_a_manager_reads_the_figures_by_session(client, manager):
-    assert client.login(username="responsable", password="un-mot-de-passe-solide")
+    assert password_login(client, "responsable", "un-mot-de-passe-solide")
 
     assert client.get(URL).status_code == 200
 

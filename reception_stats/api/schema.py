@@ -15,9 +15,12 @@ from .serializers import (
     ErrorSerializer,
     LiveStatsSerializer,
     QueryErrorsSerializer,
+    RecyclicLiveStatsSerializer,
+    ValidationErrorSerializer,
 )
 
 try:
+    from drf_spectacular.extensions import OpenApiAuthenticationExtension
     from drf_spectacular.types import OpenApiTypes
     from drf_spectacular.utils import (
         OpenApiExample,
@@ -30,9 +33,25 @@ except ImportError:  # pragma: no cover - the api-docs extra is not installed
     def live_stats_schema(view_method: Callable[..., Any]) -> Callable[..., Any]:
         return view_method
 
-    breakdown_schema = live_stats_schema
+    breakdown_schema = recyclic_live_stats_schema = live_stats_schema
 
 else:
+
+    class RecyclicTokenScheme(OpenApiAuthenticationExtension):
+        """Recyclic's tokens in the schema: HTTP bearer, JWT signed with Recyclic's key."""
+
+        target_class = "reception_stats.api.authentication.RecyclicTokenAuthentication"
+        name = "recyclicToken"
+
+        def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+            return {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": "A token Recyclic gives its users (HS256, signed with "
+                "Recyclic's SECRET_KEY, set here as RECYCLIC_SECRET_KEY).",
+            }
+
     _EXAMPLE = {
         "tickets_open": 1,
         "tickets_closed_24h": 2,
@@ -169,4 +188,51 @@ else:
         "destination, counted under the same rules as the live figures, which they add up to.",
         BreakdownSerializer,
         None,
+    )
+
+    recyclic_live_stats_schema = extend_schema(
+        operation_id="recyclic_stats_live",
+        summary="Recyclic's unified live statistics, with these figures",
+        description="Recyclic's own endpoint (/v1/stats/live), its parameters and field names, "
+        "answered with this app's figures, so that Recyclic's frontend shows them unchanged "
+        "behind a proxy (deploy/nginx/). ca is turnover_eur, donations donations_eur, "
+        "tickets_count sales_count, last_ticket_amount last_sale_amount: docs/figures.md. "
+        "Authorization: Bearer with a token of Recyclic's (RECYCLIC_SECRET_KEY), or this API's "
+        "own credentials. Needs the permission reception_stats.view_live_stats, or a Recyclic "
+        "account with one of RECYCLIC_ROLES (admin, super-admin).",
+        tags=["recyclic"],
+        parameters=[
+            OpenApiParameter(
+                "period_type",
+                str,
+                enum=["daily", "24h"],
+                default="daily",
+                description="daily: since local midnight (the configured time zone); 24h: the "
+                "last 24 hours.",
+            ),
+            OpenApiParameter(
+                "site_id", OpenApiTypes.UUID, description="Only this site; all sites when absent."
+            ),
+        ],
+        responses={
+            200: RecyclicLiveStatsSerializer,
+            401: _error("No credentials, or a bad or expired token.", "Invalid or expired token."),
+            403: _error(
+                "Authenticated, but without the right (a Recyclic account of role user).",
+                "You do not have permission to perform this action.",
+            ),
+            404: _error(
+                "The site is a well-formed UUID that no site has.",
+                "Unknown site 0b9b8f5e-6a0e-4c1e-9d3f-2f4f3c1a7e10.",
+            ),
+            422: OpenApiResponse(
+                ValidationErrorSerializer,
+                description="A parameter is malformed, in the form Recyclic's API answers it.",
+            ),
+            429: _error("Over THROTTLE_RATE.", "Request was throttled."),
+            503: _error(
+                "The database does not answer and there are no recent figures to fall back on.",
+                "The statistics are temporarily unavailable. Try again in a moment.",
+            ),
+        },
     )

@@ -170,3 +170,38 @@ class QueryErrorsSerializer(serializers.Serializer):
     site = serializers.ListField(child=serializers.CharField(), required=False)
     at = serializers.ListField(child=serializers.CharField(), required=False)
     compare = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class RecyclicLiveStatsSerializer(serializers.Serializer):
+    """Recyclic's unified live statistics (``/v1/stats/live``), field for field, answered with
+    this app's figures (docs/figures.md, "For clients of Recyclic's own live-stats API")."""
+
+    tickets_count = serializers.IntegerField(help_text="sales_count: sales in the period.")
+    last_ticket_amount = serializers.FloatField(help_text="last_sale_amount. " + EUR)
+    ca = serializers.FloatField(help_text="turnover_eur: turnover of the period. " + EUR)
+    donations = serializers.FloatField(help_text="donations_eur. " + EUR)
+    weight_out_sales = serializers.FloatField(help_text="Weight of the items sold. " + KG)
+    tickets_open = serializers.IntegerField(help_text="Reception tickets open now. " + COUNT)
+    tickets_closed_24h = serializers.IntegerField(
+        help_text="Reception tickets closed in the period (today with period_type=daily). " + COUNT
+    )
+    items_received = serializers.IntegerField(
+        help_text="Lines received (not exits) of the open and closed tickets. " + COUNT
+    )
+    weight_in = serializers.FloatField(help_text="Weight received. " + KG)
+    weight_out = serializers.FloatField(help_text="weight_out_sales + exits at reception. " + KG)
+    period_start = serializers.DateTimeField(help_text="Start of the period, ISO 8601.")
+    period_end = serializers.DateTimeField(help_text="End of the period: now, ISO 8601.")
+
+
+class ValidationProblemSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    loc = serializers.ListField(child=serializers.CharField())
+    msg = serializers.CharField()
+    input = serializers.CharField()
+
+
+class ValidationErrorSerializer(serializers.Serializer):
+    """A 422 in the form of Recyclic's API (FastAPI)."""
+
+    detail = ValidationProblemSerializer(many=True)

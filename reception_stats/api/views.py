@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from uuid import UUID
 
 from django.db import DatabaseError
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from rest_framework.authentication import SessionAuthentication
+from rest_framework.authentication import SessionAuthentication, get_authorization_header
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -26,11 +27,11 @@ from reception_stats.cache import Served, get_snapshot
 from reception_stats.conf import app_settings
 from reception_stats.db import bounded
 from reception_stats.forms import LiveStatsQueryForm
-from reception_stats.kpis import LiveStats, SiteNotFound
+from reception_stats.kpis import WINDOW_24H, WINDOW_TODAY, LiveStats, SiteNotFound
 from reception_stats.permissions import CanViewLiveStats
 
-from .authentication import CachedTokenAuthentication
-from .schema import breakdown_schema, live_stats_schema
+from .authentication import CachedTokenAuthentication, RecyclicTokenAuthentication
+from .schema import breakdown_schema, live_stats_schema, recyclic_live_stats_schema
 from .throttling import LiveStatsRateThrottle
 
 logger = logging.getLogger(__name__)
@@ -50,9 +51,13 @@ class StatsUnavailable(APIException):
 class LiveStatsView(APIView):
     """Live reception and till figures (docs/figures.md)."""
 
-    # Token first: its WWW-Authenticate header is what makes DRF answer 401, not 403, to a
-    # request without credentials.
-    authentication_classes = [CachedTokenAuthentication, SessionAuthentication]
+    # A token scheme first: its WWW-Authenticate header is what makes DRF answer 401, not 403,
+    # to a request without credentials.
+    authentication_classes = [
+        CachedTokenAuthentication,
+        RecyclicTokenAuthentication,
+        SessionAuthentication,
+    ]
     permission_classes = [CanViewLiveStats]
     throttle_classes = [LiveStatsRateThrottle]
     #: The ``source`` label of the metrics and logs.
@@ -89,6 +94,12 @@ class LiveStatsView(APIView):
         except SiteNotFound as error:
             raise NotFound(gettext("Unknown site %(site)s.") % {"site": error.site}) from None
 
+    def get_authenticate_header(self, request: Request) -> str | None:
+        # A refused Recyclic token is answered in its own scheme (Bearer), as Recyclic would.
+        if get_authorization_header(request).lower().startswith(b"bearer"):
+            return RecyclicTokenAuthentication().authenticate_header(request)
+        return super().get_authenticate_header(request)
+
     def handle_exception(self, exc: Exception) -> Any:
         # A database error, from the figures or from authentication on the same server, is an
         # outage to wait out, not a bug: 503 with Retry-After, and no detail of the error.
@@ -118,3 +129,78 @@ PREVIOUS_BREAKDOWN_KEYS = ("period_start", "period_end", "hours", "categories", 
 
 def previous_figures(figures: dict[str, Any]) -> dict[str, Any]:
     return {key: figures[key] for key in PREVIOUS_FIGURE_KEYS}
+
+
+class RecyclicLiveStatsView(LiveStatsView):
+    """``GET stats/live``: Recyclic's own unified live statistics, with these figures.
+
+    Recyclic's frontend polls ``/api/v1/stats/live?period_type=daily|24h&site_id=…`` with the
+    token it logs its users in with; a proxy sends that path here (deploy/nginx/), and the
+    frontend shows this app's figures unchanged. Recyclic's field names and errors: a bad
+    parameter is a 422 with ``{"detail": [...]}``, as FastAPI answers.
+    """
+
+    authentication_classes = [
+        RecyclicTokenAuthentication,
+        CachedTokenAuthentication,
+        SessionAuthentication,
+    ]
+    source = "recyclic"
+
+    @recyclic_live_stats_schema
+    def get(self, request: Request) -> Response:
+        period_type = request.query_params.get("period_type", "daily")
+        site_id = request.query_params.get("site_id") or None
+        problems = []
+        if period_type not in PERIOD_TYPES:
+            problems.append(
+                {
+                    "type": "literal_error",
+                    "loc": ["query", "period_type"],
+                    "msg": "Input should be '24h' or 'daily'",
+                    "input": period_type,
+                    "ctx": {"expected": "'24h' or 'daily'"},
+                }
+            )
+        site = None
+        if site_id is not None:
+            try:
+                site = UUID(site_id)
+            except ValueError:
+                problems.append(
+                    {
+                        "type": "uuid_parsing",
+                        "loc": ["query", "site_id"],
+                        "msg": "Input should be a valid UUID",
+                        "input": site_id,
+                    }
+                )
+        if problems:
+            return Response({"detail": problems}, status=422)
+        try:
+            served = get_snapshot(PERIOD_TYPES[period_type], site, source=self.source)
+        except SiteNotFound as error:
+            raise NotFound(gettext("Unknown site %(site)s.") % {"site": error.site}) from None
+        figures = served.snapshot.stats.as_json()
+        return Response({name: figures[ours] for name, ours in RECYCLIC_FIELDS.items()})
+
+
+#: Recyclic's ``period_type``: ``daily`` is this app's ``today``, in the configured time zone
+#: (Recyclic cut its days at UTC midnight), ``24h`` the rolling window.
+PERIOD_TYPES = {"daily": WINDOW_TODAY, "24h": WINDOW_24H}
+
+#: Recyclic's field names in its unified response, and the figure each one answers.
+RECYCLIC_FIELDS = {
+    "tickets_count": "sales_count",
+    "last_ticket_amount": "last_sale_amount",
+    "ca": "turnover_eur",
+    "donations": "donations_eur",
+    "weight_out_sales": "weight_out_sales",
+    "tickets_open": "tickets_open",
+    "tickets_closed_24h": "tickets_closed_24h",
+    "items_received": "items_received",
+    "weight_in": "weight_in",
+    "weight_out": "weight_out",
+    "period_start": "period_start",
+    "period_end": "period_end",
+}

@@ -1,5 +1,7 @@
 """``manage.py reception_demo``: fill an empty database with a demo history, or a demo login."""
 
+from importlib.util import find_spec
+
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connections
 from django.utils.translation import gettext as _
@@ -10,6 +12,8 @@ from reception_stats.demo import (
     DEMO_ADMIN_URL,
     DemoError,
     generate_demo_data,
+    recyclic_token,
+    reset_demo_recyclic_login,
     reset_demo_staff_user,
     write_demo_data,
 )
@@ -20,7 +24,8 @@ class Command(BaseCommand):
     help = (
         "Create Recyclic's tables if missing and fill them with a synthetic ressourcerie history "
         "ending now; never writes into tables that hold rows. With --staff-login, create a staff "
-        "login for the admin instead."
+        "login for the admin instead; with --recyclic-login, give a Recyclic admin of the demo "
+        "a new password (and a token, when RECYCLIC_SECRET_KEY is set)."
     )
 
     def add_arguments(self, parser):
@@ -35,13 +40,25 @@ class Command(BaseCommand):
             action="store_true",
             help="When the tables already hold rows, keep them and succeed instead of failing.",
         )
-        parser.add_argument(
+        login = parser.add_mutually_exclusive_group()
+        login.add_argument(
             "--staff-login",
             action="store_true",
             help="Create or reset a staff user allowed to see the figures; Recyclic's tables "
             "are left alone.",
         )
-        parser.add_argument("--username", default="demo", help="User name for --staff-login.")
+        login.add_argument(
+            "--recyclic-login",
+            action="store_true",
+            help="Give a Recyclic admin of the demo history a new password to sign in with "
+            "(demo rows only), and print a token signed like Recyclic's when "
+            "RECYCLIC_SECRET_KEY is set.",
+        )
+        parser.add_argument(
+            "--username",
+            help="User name for --staff-login (default demo) or --recyclic-login (default: the "
+            "demo's first Recyclic admin).",
+        )
         parser.add_argument(
             "--address",
             default=DEMO_ADMIN_URL,
@@ -51,7 +68,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             if options["staff_login"]:
-                self.staff_login(options["username"], options["address"])
+                self.staff_login(options["username"] or "demo", options["address"])
+            elif options["recyclic_login"]:
+                self.recyclic_login(options["database"], options["username"], options["address"])
             else:
                 self.fill(options["database"], options["seed"], options["if_empty"])
         except DemoError as error:
@@ -109,3 +128,17 @@ class Command(BaseCommand):
         self.stdout.write(_("  Username: %(username)s") % {"username": username})
         self.stdout.write(_("  Password: %(password)s") % {"password": password})
         self.stdout.write(_("Run the command again to get a new password."))
+
+    def recyclic_login(self, using: str, username: str | None, address: str) -> None:
+        user, password = reset_demo_recyclic_login(using, username)
+        self.stdout.write(_("Recyclic admin login for the demo, shown only this once:"))
+        self.stdout.write(_("  Address: %(url)s") % {"url": address})
+        self.stdout.write(_("  Username: %(username)s") % {"username": user.username})
+        self.stdout.write(_("  Password: %(password)s") % {"password": password})
+        secret = app_settings.RECYCLIC_SECRET_KEY
+        if secret and find_spec("jwt"):
+            token = recyclic_token(user, secret)
+            self.stdout.write(_("  Token, as Recyclic would give it (8 hours):"))
+            self.stdout.write(f"    {token}")
+            api = address.split("/admin/")[0] + "/api/v1/stats/live?period_type=daily"
+            self.stdout.write(f'  curl -H "Authorization: Bearer {token}" "{api}"')
