@@ -12,20 +12,24 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from . import dashboard
 from .conf import app_settings
 from .middleware import bounded_view
-from .models import LiveStats, RecyclicAccount
+from .models import LiveStats, RecyclicAccount, Screen
 from .permissions import can_view_live_stats
+from .screens import PAIRING_MINUTES, new_code
 
 
 @admin.register(LiveStats)
@@ -147,3 +151,81 @@ class RecyclicAccountAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ScreenForm(forms.ModelForm):
+    """The site comes from Recyclic's sites, by name."""
+
+    site = forms.TypedChoiceField(
+        label=_("site"),
+        required=False,
+        coerce=UUID,
+        empty_value=None,
+        help_text=_("The site whose figures it shows; all sites when empty."),
+    )
+
+    class Meta:
+        model = Screen
+        fields = ("name", "site")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["site"].choices = [("", _("All sites")), *dashboard.site_choices()]
+
+
+@admin.register(Screen)
+class ScreenAdmin(admin.ModelAdmin):
+    """Wall screens: create one to get its pairing code; revoke one to cut it off at once."""
+
+    form = ScreenForm
+    list_display = ("name", "site_name", "state", "last_seen_at", "paired_at")
+    readonly_fields = ("paired_at", "last_seen_at", "revoked_at", "created_at")
+    actions = ("revoke", "pair_again")
+
+    @admin.display(description=_("site"))
+    def site_name(self, screen: Screen) -> str:
+        names = dict(dashboard.site_choices())
+        return names.get(str(screen.site), str(screen.site)) if screen.site else _("All sites")
+
+    @admin.display(description=_("state"))
+    def state(self, screen: Screen) -> str:
+        if screen.revoked_at:
+            return _("revoked")
+        if screen.token_hash:
+            return _("paired")
+        return _("waiting for its code")
+
+    def save_model(self, request: HttpRequest, obj: Screen, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            self._show_code(request, obj)
+
+    @admin.action(description=_("Revoke the selected screens (at their next refresh)"))
+    def revoke(self, request: HttpRequest, queryset: Any) -> None:
+        for screen in queryset:  # one by one: each save drops the screen's cached lookup
+            screen.revoked_at, screen.token_hash = timezone.now(), ""
+            screen.code_hash, screen.code_expires_at = "", None
+            screen.save()
+        self.message_user(request, _("Revoked: %(count)d.") % {"count": queryset.count()})
+
+    @admin.action(description=_("Give the selected screen a new pairing code"))
+    def pair_again(self, request: HttpRequest, queryset: Any) -> None:
+        for screen in queryset:
+            self._show_code(request, screen)
+
+    def _show_code(self, request: HttpRequest, screen: Screen) -> None:
+        code = new_code(screen)
+        self.message_user(
+            request,
+            _(
+                "Pairing code of %(name)s: %(code)s, valid %(minutes)d minutes and shown only "
+                "now. On the screen, open %(address)s and type it."
+            )
+            % {
+                "name": screen.name,
+                "code": code,
+                "minutes": PAIRING_MINUTES,
+                "address": request.build_absolute_uri(reverse("reception_stats:screen")),
+            },
+            level=messages.WARNING,
+        )

@@ -16,10 +16,12 @@ class ReceptionStatsConfig(AppConfig):
         from .aggregates import register_sqlite_functions
         from .db import install_bounds
         from .models import RECYCLIC_MODELS, refuse_raw_save
+        from .screens import connect_signals as screen_signals
 
         connection_created.connect(register_sqlite_functions)
         connection_created.connect(install_bounds, dispatch_uid="reception-stats-bounds")
         connect_signals()
+        screen_signals()
         post_migrate.connect(name_permission_in_the_projects_language, sender=self)
         # The mapped models' saves are refused here rather than in save(): fixtures (`loaddata`)
         # call Model.save_base() directly, past save(), and the signal stops them too.

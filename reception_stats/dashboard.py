@@ -1,14 +1,16 @@
-"""What the admin page shows: the figures as cards and the breakdowns as inline SVG charts.
+"""What the admin page and the wall screen show: the figures as cards, compared with last week.
 
-:func:`build_panel` reads the page's query, asks the service (through its cache) for the figures
-and the breakdown, and turns them into cards and chart geometry for the templates. It computes
-no figure: it only lays out what the service returns.
+:func:`build_panel` reads the page's query, asks the service (through its cache) for the figures,
+their breakdown and last week's, and lays them out: cards with their change against the same
+moment last week, and the charts of :mod:`reception_stats.charts`. It computes no figure: the
+change of a card is the comparison docs/figures.md defines, ``(current - previous) / previous``,
+shown only when last week's figure is not 0.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db import DatabaseError
@@ -17,20 +19,24 @@ from django.utils.formats import time_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from .breakdowns import Breakdown
 from .cache import Store, get_snapshot
+from .charts import HourChart, ShareRow, hour_charts, share_rows
 from .conf import app_settings, is_enabled
 from .db import read_only
-from .formatting import FIGURES, format_figure, format_number
+from .formatting import FIGURES, Figure, format_figure, format_number
 from .forms import LiveStatsQueryForm
-from .kpis import LiveStats, SiteNotFound
+from .kpis import COMPARE_WEEK, LiveStats, SiteNotFound
 from .models import Site
 
-CHART_WIDTH = 720
-CHART_HEIGHT = 180
-CHART_LEFT = 84
-CHART_BOTTOM = 24
-CHART_TOP = 8
+
+@dataclass(frozen=True)
+class Change:
+    """A card's change against the same moment last week."""
+
+    text: str  # "▲ 12 %", "▼ 5 %", "= 0 %", or "—" when there is nothing to compare with
+    direction: str  # up, down, same, none
+    previous: str  # last week's figure, formatted
+    description: str  # the whole sentence, for the tooltip and for screen readers
 
 
 @dataclass(frozen=True)
@@ -39,35 +45,7 @@ class Card:
     label: str
     value: str
     headline: bool
-
-
-@dataclass(frozen=True)
-class Bar:
-    x: float
-    y: float
-    width: float
-    height: float
-    title: str
-
-
-@dataclass(frozen=True)
-class HourChart:
-    title: str
-    series: list[dict[str, Any]]
-    ticks: list[dict[str, Any]]
-    maximum: str
-    width: int = CHART_WIDTH
-    height: int = CHART_HEIGHT
-    left: int = CHART_LEFT
-    baseline: int = CHART_HEIGHT - CHART_BOTTOM
-
-
-@dataclass(frozen=True)
-class ShareRow:
-    label: str
-    value: str
-    percent: str
-    width: float
+    change: Change | None = None
 
 
 @dataclass
@@ -79,6 +57,7 @@ class Panel:
     stats: LiveStats | None = None
     cards: list[Card] = field(default_factory=list)
     hour_charts: list[HourChart] = field(default_factory=list)
+    previous_period: str = ""
     categories: list[ShareRow] = field(default_factory=list)
     destinations: list[ShareRow] = field(default_factory=list)
     updated_at: str = ""
@@ -139,7 +118,7 @@ def build_panel(query: Any, source: str = "admin") -> Panel:
         return Panel("invalid", 400, form, message=form.error_summary())
     window, site, at = (form.cleaned_data[key] for key in ("window", "site", "at"))
     try:
-        served = get_snapshot(window, site, at, compare="week", source=source)
+        served = get_snapshot(window, site, at, compare=COMPARE_WEEK, source=source)
     except SiteNotFound as error:
         return Panel(
             "unknown_site", 404, form, message=_("Unknown site %(site)s.") % {"site": error.site}
@@ -151,7 +130,9 @@ def build_panel(query: Any, source: str = "admin") -> Panel:
             form,
             message=_("The statistics are temporarily unavailable. Try again in a moment."),
         )
-    stats, breakdown, stale = served.snapshot.stats, served.snapshot.breakdown, served.stale
+    snapshot, stale = served.snapshot, served.stale
+    stats, breakdown = snapshot.stats, snapshot.breakdown
+    previous = snapshot.previous
     if not stats.enabled:
         return Panel(
             "disabled",
@@ -169,15 +150,19 @@ def build_panel(query: Any, source: str = "admin") -> Panel:
             str(figure.label),
             format_figure(figure.kind, getattr(stats, figure.name), weight_decimals=1),
             figure.headline,
+            change(figure, stats, previous.stats) if previous else None,
         )
         for figure in FIGURES
     ]
-    panel.hour_charts = _hour_charts(breakdown)
-    panel.categories = _share_rows(breakdown.categories)
-    panel.destinations = _share_rows(breakdown.destinations)
-    panel.updated_at = time_format(
-        timezone.localtime(stats.generated_at, app_settings.time_zone), "H:i:s"
-    )
+    panel.hour_charts = hour_charts(breakdown, previous.breakdown if previous else None)
+    panel.categories = share_rows(breakdown.categories)
+    panel.destinations = share_rows(breakdown.destinations)
+    tz = app_settings.time_zone
+    panel.updated_at = time_format(timezone.localtime(stats.generated_at, tz), "H:i:s")
+    if previous is not None:
+        panel.previous_period = _("compared with %(day)s, same time") % {
+            "day": _weekday(timezone.localtime(previous.stats.period_end, tz))
+        }
     if stale:
         panel.message = _("The database does not answer: these figures date from %(time)s.") % {
             "time": panel.updated_at
@@ -218,78 +203,38 @@ def site_choices() -> list[tuple[str, str]]:
     return choices
 
 
-def _hour_charts(breakdown: Breakdown) -> list[HourChart]:
-    hours = breakdown.hours
-    kilos = [(h.weight_in, h.weight_out) for h in hours]
-    return [
-        _hour_chart(
-            _("Kilos in and out per hour"),
-            hours,
-            [
-                {"name": "in", "label": _("kilos in"), "values": [k[0] for k in kilos]},
-                {"name": "out", "label": _("kilos out"), "values": [k[1] for k in kilos]},
-            ],
-            "weight",
-        ),
-        _hour_chart(
-            _("Turnover per hour"),
-            hours,
-            [
-                {
-                    "name": "turnover",
-                    "label": _("turnover"),
-                    "values": [h.turnover_eur for h in hours],
-                }
-            ],
-            "money",
-        ),
-    ]
-
-
-def _hour_chart(title: str, hours, series: list[dict[str, Any]], kind: str) -> HourChart:
-    top = max((value for s in series for value in s["values"]), default=Decimal(0)) or Decimal(1)
-    plot_width = CHART_WIDTH - CHART_LEFT - 4
-    plot_height = CHART_HEIGHT - CHART_BOTTOM - CHART_TOP
-    slot = plot_width / max(len(hours), 1)
-    bar_width = max(slot * 0.8 / len(series), 1)
-    drawn = []
-    for index, serie in enumerate(series):
-        bars = []
-        for position, (hour, value) in enumerate(zip(hours, serie["values"], strict=True)):
-            height = max(float(value / top), 0.0) * plot_height
-            local = timezone.localtime(hour.start, app_settings.time_zone)
-            bars.append(
-                Bar(
-                    x=CHART_LEFT + position * slot + slot * 0.1 + index * bar_width,
-                    y=CHART_HEIGHT - CHART_BOTTOM - height,
-                    width=bar_width,
-                    height=height,
-                    title=f"{local:%H}h : {format_figure(kind, value, weight_decimals=1)} "
-                    f"{serie['label']}",
-                )
-            )
-        drawn.append({**serie, "bars": bars})
-    ticks = [
-        {
-            "x": CHART_LEFT + position * slot + slot / 2,
-            "label": f"{timezone.localtime(hour.start, app_settings.time_zone):%H}h",
-        }
-        for position, hour in enumerate(hours)
-        if position % 3 == 0
-    ]
-    return HourChart(title, drawn, ticks, format_figure(kind, top, weight_decimals=1))
-
-
-def _share_rows(shares) -> list[ShareRow]:
-    total = sum((share.weight for share in shares), Decimal(0))
-    largest = max((share.weight for share in shares), default=Decimal(0)) or Decimal(1)
-    return [
-        ShareRow(
-            label=str(share.label),
-            value=format_figure("weight", share.weight, weight_decimals=1),
-            percent=f"{format_number(share.weight * 100 / total, 0)} %" if total else "0 %",
-            # A negative weight (a correction typed in Recyclic) draws no bar, never a negative one.
-            width=max(float(share.weight / largest) * 100, 0.0),
+def change(figure: Figure, current: LiveStats, previous: LiveStats) -> Change:
+    """The change of one figure against last week's, as docs/figures.md defines it."""
+    now, before = getattr(current, figure.name), getattr(previous, figure.name)
+    shown_before = format_figure(figure.kind, before, weight_decimals=1)
+    if not before:
+        return Change(
+            "—",
+            "none",
+            shown_before,
+            _("%(label)s: nothing to compare with last week (%(previous)s).")
+            % {"label": figure.label, "previous": shown_before},
         )
-        for share in shares
-    ]
+    ratio = (Decimal(now) - Decimal(before)) * 100 / Decimal(before)
+    percent = ratio.copy_abs().quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    direction = "same" if not percent else ("up" if ratio > 0 else "down")
+    arrow = {"up": "▲", "down": "▼", "same": "="}[direction]
+    text = f"{arrow}\u00a0{format_number(percent, 0)}\u00a0%"
+    sentence = {
+        "up": _("%(label)s: up %(percent)s %% on last week (%(previous)s)."),
+        "down": _("%(label)s: down %(percent)s %% on last week (%(previous)s)."),
+        "same": _("%(label)s: as last week (%(previous)s)."),
+    }[direction]
+    return Change(
+        text,
+        direction,
+        shown_before,
+        sentence
+        % {"label": figure.label, "percent": format_number(percent, 0), "previous": shown_before},
+    )
+
+
+def _weekday(moment) -> str:
+    from django.utils.formats import date_format
+
+    return date_format(moment, "l j F")

@@ -452,6 +452,39 @@ class RecyclicAccount(models.Model):
         return self.recyclic_username
 
 
+class Screen(models.Model):
+    """A wall screen by the reception desk (a TV, a tablet), paired rather than logged in.
+
+    A staff member creates it in the admin, which shows a one-time pairing code; the screen
+    opens ``/ecran/``, types the code, and keeps a long-lived cookie that opens that page and
+    nothing else. Only hashes of the code and of the screen's secret are kept. Revoked, the
+    screen loses the page at its next refresh.
+    """
+
+    name = models.CharField(_("name"), max_length=100)
+    site = models.UUIDField(
+        _("site"),
+        null=True,
+        blank=True,
+        help_text=_("The site whose figures it shows; all sites when empty."),
+    )
+    code_hash = models.CharField(max_length=64, blank=True, editable=False)
+    code_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    token_hash = models.CharField(max_length=64, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    paired_at = models.DateTimeField(_("paired"), null=True, blank=True, editable=False)
+    last_seen_at = models.DateTimeField(_("last visit"), null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("wall screen")
+        verbose_name_plural = _("wall screens")
+
+    def __str__(self) -> str:
+        return self.name
+
+
 def refuse_raw_save(sender: type, **kwargs) -> None:
     """``pre_save`` receiver of the mapped models: every save, ``loaddata``'s included."""
     refuse_write(sender, "save")

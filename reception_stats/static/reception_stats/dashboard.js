@@ -2,7 +2,8 @@
  * Every data-interval seconds it fetches the server-rendered figures (fragment/) and swaps
  * them in. A failed refresh keeps the last figures and shows "hors ligne". It pauses while the
  * tab is hidden or the browser offline and refreshes at once when back. Changed figures are
- * announced politely to screen readers. No build step, no dependency. */
+ * announced politely to screen readers. A wall screen (data-forbidden="reload") that gets 403
+ * was revoked: it reloads, and is asked for a pairing code. No build step, no dependency. */
 (function () {
   "use strict";
 
@@ -62,6 +63,11 @@
       inFlight = true;
       fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "XMLHttpRequest" } })
         .then(function (response) {
+          // A wall screen revoked meanwhile: the page itself then asks for a pairing code.
+          if (response.status === 403 && live.dataset.forbidden === "reload") {
+            window.location.reload();
+            return new Promise(function () {});
+          }
           // 503 means no figures at all: keep the last ones on screen.
           if (!response.ok) { throw new Error("HTTP " + response.status); }
           return response.text();
