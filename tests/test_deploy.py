@@ -177,6 +177,7 @@ def test_the_demo_needs_no_variable_at_all(compose, compose_text):
     """Compose interpolates the whole file before it looks at profiles: one ${VAR:?} anywhere
     and `docker compose --profile demo up` fails on a fresh checkout without .env."""
     rendered(compose, {})  # raises MissingVariable on a required one
+    rendered(compose, env_example())  # nor with .env copied from the example, still blank
     # Every reference is one the interpolation above understands (not $NAME without braces).
     assert re.findall(r"\$(?![{$])", compose_text) == []
 
@@ -321,16 +322,17 @@ def test_every_variable_given_to_the_app_is_read_by_it():
         assert f'"{name}"' in code, name
 
 
-def test_every_compose_variable_is_in_env_example(compose_text):
-    used = set(re.findall(r"\$\{(\w+)", compose_text))
+def env_example() -> dict[str, str]:
     example = (ROOT / ".env.example").read_bytes()
     assert not example.startswith(b"\xef\xbb\xbf")
-    defined = {
-        line.split("=", 1)[0]
-        for line in example.decode().splitlines()
-        if line and not line.startswith("#")
-    }
-    assert used <= defined, used - defined
+    return dict(
+        line.split("=", 1) for line in example.decode().splitlines() if line and line[0] != "#"
+    )
+
+
+def test_every_compose_variable_is_in_env_example(compose_text):
+    used = set(re.findall(r"\$\{(\w+)", compose_text))
+    assert used <= set(env_example()), used - set(env_example())
 
 
 def test_prometheus_scrapes_the_app_of_either_mode(compose, no_env):
@@ -369,19 +371,21 @@ def docker_compose_works() -> bool:
 
 @pytest.mark.skipif(not docker_compose_works(), reason="the docker compose CLI is not installed")
 @pytest.mark.parametrize(
-    ("profiles", "variables"),
+    ("profiles", "variables", "env_file"),
     [
-        (["demo"], {}),
-        (["demo", "monitoring"], {}),
-        (["attach"], ATTACH_VARIABLES),
-        (["attach", "monitoring"], ATTACH_VARIABLES),
+        (["demo"], {}, os.devnull),
+        (["demo", "monitoring"], {}, os.devnull),
+        # A .env copied from the example, COMPOSE_PROFILES=attach included: the flag wins.
+        (["demo"], {}, ".env.example"),
+        (["attach"], ATTACH_VARIABLES, os.devnull),
+        (["attach", "monitoring"], ATTACH_VARIABLES, os.devnull),
     ],
 )
-def test_docker_compose_accepts_each_profile(profiles, variables):
+def test_docker_compose_accepts_each_profile(profiles, variables, env_file):
     """Docker Compose's own reading: the demo without .env nor any variable."""
     arguments = [arg for profile in profiles for arg in ("--profile", profile)]
     done = subprocess.run(
-        ["docker", "compose", "--env-file", os.devnull, *arguments, "config", "--format", "json"],
+        ["docker", "compose", "--env-file", env_file, *arguments, "config", "--format", "json"],
         cwd=ROOT,
         env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **variables},
         capture_output=True,
