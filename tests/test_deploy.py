@@ -65,8 +65,8 @@ PROFILES = {
 DEMO_SERVICES = ("demo-init", "demo-app")
 ATTACH_SERVICES = ("migrate", "app")
 
-#: What a site sets in .env for attach mode (.env.example), with this machine's values where
-#: the test runs the services.
+#: What a site sets in .env for attach mode (.env.example). The tests that run the services
+#: replace the database URL with one of this machine's.
 ATTACH_VARIABLES = {
     "SECRET_KEY": "tests-only-attach-mode",
     "RECYCLIC_DATABASE_URL": "postgres://reception_stats_reader:secret@postgres:5432/recyclic",
