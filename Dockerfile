@@ -18,10 +18,12 @@ COPY requirements.txt ./
 RUN pip install -r requirements.txt
 
 # An account without a shell or a home; the code stays root's, read-only to it. The metrics
-# directory exists beforehand so that `manage.py` commands run in multiprocess mode too.
+# directory exists beforehand so that `manage.py` commands run in multiprocess mode too. /data
+# holds Django's own tables (a SQLite file, docker-compose.yml): a named volume mounted there
+# starts with this directory's owner, so the account can write it.
 RUN useradd --system --uid 10001 --gid nogroup --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin recyclic \
-    && install -d -o recyclic -g nogroup /tmp/prometheus-multiproc
+    && install -d -o recyclic -g nogroup /tmp/prometheus-multiproc /data
 
 COPY . .
 

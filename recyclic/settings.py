@@ -116,7 +116,8 @@ WSGI_APPLICATION = "recyclic.wsgi.application"
 # Django's own tables (accounts, sessions, API tokens) live in DATABASE_URL, a small database
 # the app owns: a SQLite file by default. Recyclic's tables are read from RECYCLIC_DATABASE_URL
 # (its database or a replica, with a role that may only SELECT), the alias "recyclic". Without
-# it (the demo) both live in DATABASE_URL. RECEPTION_STATS_DATABASE_URL is its former name.
+# it (`make demo`, the tests) both live in DATABASE_URL. RECEPTION_STATS_DATABASE_URL is its
+# former name.
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
@@ -235,6 +236,20 @@ RECEPTION_STATS = {
 # (Authorization: Bearer), as Recyclic's frontend sends them.
 RECEPTION_STATS["RECYCLIC_SECRET_KEY"] = env.str("RECYCLIC_SECRET_KEY", default="")
 RECEPTION_STATS["RECYCLIC_LOGIN"] = env.bool("RECYCLIC_LOGIN", default=True)
+
+# An alias without a database would only fail at the first figures, as a "connection does not
+# exist" on every door. Compose's attach mode names "recyclic" whatever .env holds, so that a
+# missing RECYCLIC_DATABASE_URL stops migrate and the app here, with this line.
+if RECEPTION_STATS["DATABASE"] not in DATABASES:
+    if RECEPTION_STATS["DATABASE"] == "recyclic":
+        raise ImproperlyConfigured(
+            "RECYCLIC_DATABASE_URL is not set: give the URL of Recyclic's PostgreSQL, e.g. "
+            "postgres://reception_stats_reader:password@postgres:5432/recyclic."
+        )
+    raise ImproperlyConfigured(
+        f"RECEPTION_STATS_DATABASE is {RECEPTION_STATS['DATABASE']!r}, an alias of no database "
+        f"(configured: {', '.join(DATABASES)}). RECYCLIC_DATABASE_URL adds the alias recyclic."
+    )
 if env.str("RECEPTION_STATS_TIME_ZONE", default=""):
     RECEPTION_STATS["TIME_ZONE"] = env.str("RECEPTION_STATS_TIME_ZONE")
 

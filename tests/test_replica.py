@@ -216,3 +216,23 @@ def test_the_former_name_of_the_variable_still_works():
     )
     assert configured["databases"]["recyclic"] == "recyclic"
     assert configured["alias"] == "recyclic"
+
+
+def project_settings_error(**environ: str) -> str:
+    """The last line recyclic/settings.py prints when it refuses ``environ``."""
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        project_settings(**environ)
+    return refused.value.stderr.strip().splitlines()[-1]
+
+
+def test_an_alias_without_a_database_is_refused_at_start():
+    """Compose's attach mode names the alias recyclic whatever .env holds: a forgotten URL
+    stops migrate and the app with one line, not the first request with a missing connection."""
+    assert project_settings_error(RECEPTION_STATS_DATABASE="recyclic") == (
+        "django.core.exceptions.ImproperlyConfigured: RECYCLIC_DATABASE_URL is not set: give the "
+        "URL of Recyclic's PostgreSQL, e.g. "
+        "postgres://reception_stats_reader:password@postgres:5432/recyclic."
+    )
+    assert "an alias of no database (configured: default)" in project_settings_error(
+        RECEPTION_STATS_DATABASE="reception_stats"
+    )
