@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: The variables the README's configuration table documents for the app container.
 DOCUMENTED_APP_VARIABLES = {
+    "RECYCLIC_SECRET_KEY",
     "DATABASE_URL",
     "RECYCLIC_DATABASE_URL",
     "RECEPTION_STATS_DATABASE",
@@ -200,7 +201,9 @@ def test_demo_services_and_their_order(no_env):
     script = init["command"][-1]
     assert init["command"][:2] == ["sh", "-ec"]
     assert "manage.py reception_demo --database recyclic --if-empty" in script
-    assert script.strip().endswith("manage.py reception_demo --staff-login")
+    assert "manage.py reception_demo --staff-login" in script
+    assert script.strip().endswith("manage.py reception_demo --recyclic-login --address "
+                                   "http://localhost:8000/admin/")  # fmt: skip
     assert init["restart"] == "no" and init["healthcheck"] == {"disable": True}
     # Plain http and a known key: on the loopback only.
     assert app["ports"] == ["127.0.0.1:8000:8000"]
@@ -704,11 +707,13 @@ def test_demo_profile_runs_init_then_serves_figures(no_env, fresh_database, depl
     again = run(no_env["services"]["demo-init"]["command"], init)
     assert again.returncode == 0, again.stderr
     assert "2 sites" not in again.stdout  # the first history kept
-    # The login, in the service's log (the project speaks French by default); a new one each time.
+    # The logins, in the service's log (the project speaks French by default), a staff one and
+    # a Recyclic admin's, with a token signed like Recyclic's; new ones each time.
     passwords = [
         re.findall(r"(?:Password|Mot de passe) ?: (\S+)", done.stdout) for done in (first, again)
     ]
-    assert all(len(found) == 1 for found in passwords) and passwords[0] != passwords[1]
+    assert all(len(found) == 2 for found in passwords) and passwords[0] != passwords[1]
+    assert "Authorization: Bearer ey" in first.stdout
 
     app = on_this_machine(no_env, "demo-app", tmp_path, recyclic_url=fresh_database)
     # The API's credentials, as an operator makes them for a screen: the demo user holds the
