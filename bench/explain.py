@@ -56,12 +56,17 @@ def captured(call) -> list[str]:
     from django.test.utils import CaptureQueriesContext
 
     from reception_stats.conf import app_settings
-    from reception_stats.db import is_transaction_control
+    from reception_stats.db import is_transaction_control, without_limits
 
     with CaptureQueriesContext(connections[app_settings.DATABASE]) as queries:
         call()
-    # The queries only: not the read-only transaction's BEGIN, SET and ROLLBACK.
-    return [query["sql"] for query in queries if not is_transaction_control(query["sql"])]
+    # The queries only, as the ORM wrote them: not the read-only transaction's BEGIN and
+    # ROLLBACK, nor the SETs sent in front of a query.
+    return [
+        without_limits(query["sql"])
+        for query in queries
+        if not is_transaction_control(query["sql"])
+    ]
 
 
 def aware_datetime(text: str) -> datetime:

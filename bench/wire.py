@@ -55,7 +55,15 @@ class RoundTrip:
 
     @property
     def is_select(self) -> bool:
-        return self.statement.lstrip().upper().startswith(("SELECT", "WITH"))
+        """A query, also when ``read_only``'s ``SET``s travel in front of it in one string."""
+        return _query(self.statement).upper().startswith(("SELECT", "WITH"))
+
+    @property
+    def label(self) -> str:
+        """The statement, shortened; ``SET``s in front of a query counted, not spelled out."""
+        query = _query(self.statement)
+        sets = self.statement.upper().count("SET ", 0, len(self.statement) - len(query))
+        return (f"[{sets} SET] " if sets else "") + query[:STATEMENT_CHARS]
 
 
 @dataclass(frozen=True)
@@ -79,7 +87,13 @@ class Traced:
 
     @property
     def statements(self) -> list[str]:
-        return [trip.statement[:STATEMENT_CHARS] for trip in self.round_trips]
+        return [trip.label for trip in self.round_trips]
+
+
+def _query(statement: str) -> str:
+    from reception_stats.db import without_limits  # once Django is set up
+
+    return without_limits(statement)
 
 
 def parse_trace(text: str) -> list[RoundTrip]:

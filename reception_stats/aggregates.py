@@ -195,16 +195,17 @@ class Totals(Func):
 
 
 def one_row(queryset: QuerySet, **aggregates: Expression) -> QuerySet:
-    """``queryset``'s aggregates as a one-row queryset (``SELECT agg FROM … WHERE …``) that a
-    :class:`ScalarSubquery` can hold. A constant stands in for the grouping, which Django
-    leaves out of the GROUP BY: no grouping at all, hence one row."""
-    ((name, _expression),) = aggregates.items()
+    """``queryset``'s aggregates as a one-row ``values()`` queryset (``SELECT agg, … FROM …
+    WHERE …``), what ``aggregate()`` would send, but a queryset: a :class:`ScalarSubquery` can
+    hold it (one aggregate), and :mod:`reception_stats.prepared` can keep it compiled. A
+    constant stands in for the grouping, which Django leaves out of the GROUP BY: no grouping
+    at all, hence one row, also when no row matches."""
     return (
         queryset.order_by()
         .annotate(_all=Value(1))
         .values("_all")
         .annotate(**aggregates)
-        .values(name)
+        .values(*aggregates)
     )
 
 

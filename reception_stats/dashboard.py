@@ -194,7 +194,7 @@ def site_choices() -> list[tuple[str, str]]:
     if cached is not None and cached[1] > timezone.now().timestamp() - SITES_SECONDS:
         return cached[0]
     try:
-        with read_only(app_settings.DATABASE):
+        with read_only(app_settings.DATABASE, consistent=False):
             sites = Site.objects.using(app_settings.DATABASE).order_by("name")
             choices = [(str(pk), name) for pk, name in sites.values_list("pk", "name")]
     except DatabaseError:

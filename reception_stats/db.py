@@ -24,6 +24,7 @@ A cancelled statement, a lock not granted or a cut connection reaches the caller
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,7 +33,8 @@ from contextvars import ContextVar
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError, OperationalError, connections, transaction
+from django.db import DatabaseError, NotSupportedError, OperationalError, connections, transaction
+from django.db.backends.postgresql.psycopg_any import is_psycopg3
 
 from .conf import app_settings
 from .watchdog import bounded_by
@@ -61,23 +63,22 @@ CLIENT_MARGIN_SECONDS = 0.5
 HEALTH_CHECK_SECONDS = 0.5
 
 
-# What read_only() sends besides the queries themselves: the BEGIN of its transaction, the SET
-# of PostgreSQL's limits, the savepoint it is when nested in a caller's transaction, and its
-# end (Django logs COMMIT and ROLLBACK too, though no cursor runs them).
-_TRANSACTION_CONTROL = (
-    "BEGIN",
-    "SET TRANSACTION READ ONLY;",
-    _REPEATABLE_READ.strip(),
-    "SAVEPOINT ",
-    "RELEASE SAVEPOINT ",
-    "ROLLBACK",
-    "COMMIT",
-)
+# What read_only() sends besides the queries themselves: the BEGIN of its transaction, the
+# savepoint it is when nested in a caller's transaction, and its end (Django logs COMMIT and
+# ROLLBACK too, though no cursor runs them). Its SETs travel in front of a query.
+_TRANSACTION_CONTROL = ("BEGIN", "SAVEPOINT ", "RELEASE SAVEPOINT ", "ROLLBACK", "COMMIT")
+_LEADING_LIMITS = re.compile(r"^(?:SET (?:TRANSACTION|LOCAL) [^;]*(?:;\s*|$))+", re.IGNORECASE)
+
+
+def without_limits(sql: str) -> str:
+    """``sql`` without the ``SET``s :func:`read_only` sends in front of a statement."""
+    return _LEADING_LIMITS.sub("", sql.lstrip())
 
 
 def is_transaction_control(sql: str) -> bool:
     """True for a statement :func:`read_only` adds around the queries: not a query of its own."""
-    return sql.lstrip().upper().startswith(_TRANSACTION_CONTROL)
+    query = without_limits(sql)
+    return not query or query.upper().startswith(_TRANSACTION_CONTROL)
 
 
 def statement_timeout_ms() -> int:
@@ -104,8 +105,16 @@ _read_only_aliases: ContextVar[frozenset[str]] = ContextVar(
 
 
 @contextmanager
-def read_only(using: str) -> Iterator[None]:
-    """Run the block's queries on ``using`` in a read-only, time-bounded transaction."""
+def read_only(using: str, *, consistent: bool = True) -> Iterator[None]:
+    """Run the block's queries on ``using`` in a read-only, time-bounded transaction.
+
+    On PostgreSQL the limits travel with the block's first statement, in the same round trip
+    (:class:`_WithLimits`). ``consistent=False`` says the block's statements need not see one
+    state of the data (a computation of one statement): outside any transaction, each statement
+    is then its own implicit transaction, limits and query sent as one string, nothing before
+    or after it: one round trip in all. Otherwise, or inside a caller's transaction, Django's
+    ``atomic`` opens the transaction (or a savepoint) and rolls it back at the end.
+    """
     if using in _read_only_aliases.get():
         yield  # already inside one: its transaction, limits and snapshot hold
         return
@@ -113,15 +122,72 @@ def read_only(using: str) -> Iterator[None]:
     connection = connections[using]
     token = _read_only_aliases.set(_read_only_aliases.get() | {using})
     try:
-        with bounded(), transaction.atomic(using=using):
-            if connection.vendor == "postgresql":
-                outermost = len(connection.savepoint_ids) == 0
-                with connection.cursor() as cursor:
-                    cursor.execute((_REPEATABLE_READ if outermost else "") + limits)
-            yield
-            transaction.set_rollback(True, using=using)
+        with bounded():
+            if connection.vendor != "postgresql":
+                with transaction.atomic(using=using):
+                    yield
+                    transaction.set_rollback(True, using=using)
+            elif (
+                not consistent
+                and _binds_client_side(connection)
+                and not connection.in_atomic_block
+                and connection.get_autocommit()
+            ):
+                # Each statement its own implicit transaction, the limits in the same string.
+                with connection.execute_wrapper(_WithLimits(limits, every_statement=True)):
+                    yield
+            else:
+                with transaction.atomic(using=using):
+                    if not connection.savepoint_ids:  # read_only() began the transaction
+                        limits = _REPEATABLE_READ + limits
+                    if _binds_client_side(connection):
+                        with connection.execute_wrapper(_WithLimits(limits, every_statement=False)):
+                            yield
+                    else:
+                        with connection.cursor() as cursor:
+                            cursor.execute(limits)
+                        yield
+                    transaction.set_rollback(True, using=using)
     finally:
         _read_only_aliases.reset(token)
+
+
+def _binds_client_side(connection: Any) -> bool:
+    """True when a statement may travel in one string with the ``SET``s before it: Django's
+    default client-side binding sends it with the simple query protocol, which takes several
+    statements; server-side binding uses the extended one, which takes one."""
+    return not connection.settings_dict["OPTIONS"].get("server_side_binding")
+
+
+class _WithLimits:
+    """Execute wrapper: ``limits`` and the statement as one string, one round trip.
+
+    Several statements in one simple query run as one transaction, implicit when none is open
+    (PostgreSQL's ``SET LOCAL`` and ``SET TRANSACTION`` then hold until its end, that is until
+    the statement's). psycopg 3 keeps one result per statement: the cursor is moved to the
+    last, the query's, before Django reads it. ``every_statement``: the limits go with each
+    statement (each its own transaction), or with the first only (the block's transaction
+    keeps them).
+    """
+
+    def __init__(self, limits: str, *, every_statement: bool) -> None:
+        self.limits = limits
+        self.every_statement = every_statement
+        self.sent = False
+
+    def __call__(self, execute: Callable, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if many or (self.sent and not self.every_statement):
+            return execute(sql, params, many, context)
+        if getattr(context["cursor"].cursor, "name", None):
+            # A server-side cursor wraps the statement in DECLARE: no room for the SETs. The app
+            # never iterates a queryset with iterator(); this says so if that ever changes.
+            raise NotSupportedError("read_only() blocks do not use server-side cursors.")
+        self.sent = True
+        result = execute(f"{self.limits}; {sql}", params, many, context)
+        if is_psycopg3:
+            while context["cursor"].nextset():
+                pass
+        return result
 
 
 # --- bounds on every wait -------------------------------------------------------------------

@@ -19,6 +19,7 @@ from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from . import prepared
 from .aggregates import (
     ExactSum,
     ScalarSubquery,
@@ -199,8 +200,9 @@ def compute_live_stats(
     if not is_enabled():
         return _stats(period, site, enabled=False)
 
-    with read_only(app_settings.DATABASE):
-        row = tickets_in(period, site).aggregate(**_figure_terms(period, site))
+    # One statement: it needs no transaction of its own to see one state of the data.
+    with read_only(app_settings.DATABASE, consistent=False):
+        (row,) = prepared.rows("figures", figures_query, period, site, app_settings.DATABASE)
         if site is not None and row["site_known"] is None:
             raise SiteNotFound(site)
         figures, bad_values = _figures(row)
@@ -266,8 +268,13 @@ def items_of(sales: QuerySet) -> QuerySet:
     return SaleItem.objects.using(app_settings.DATABASE).filter(sale__in=sales.values("id"))
 
 
+def figures_query(period: Period, site: UUID | None) -> QuerySet:
+    """Every figure of ``period``, one row of one statement (:func:`_figure_terms`)."""
+    return one_row(tickets_in(period, site), **_figure_terms(period, site))
+
+
 def _figure_terms(period: Period, site: UUID | None) -> dict[str, Any]:
-    """Every figure as one term of one ``aggregate()`` over the counted tickets and their lines.
+    """Every figure as one aggregate over the counted tickets and their lines.
 
     The tickets are left-joined to their lines, one row per (ticket, line): tickets are counted
     distinct, lines once each. The till figures do not join: each is a one-row subquery of its

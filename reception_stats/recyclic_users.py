@@ -73,7 +73,7 @@ def find(*, username: str | None = None, id: UUID | None = None) -> RecyclicPers
     """The person of that user name (exact, as Recyclic's login) or id, or None."""
     rows = RecyclicUser.objects.using(app_settings.DATABASE)
     rows = rows.filter(username=username) if username is not None else rows.filter(pk=id)
-    with read_only(app_settings.DATABASE):
+    with read_only(app_settings.DATABASE, consistent=False):
         row = rows.values(*COLUMNS).first()
     if row is None:
         return None

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from model_bakery import baker
 
-from reception_stats.db import is_transaction_control
+from reception_stats.db import is_transaction_control, without_limits
 from reception_stats.models import (
     RECYCLIC_MODELS,
     CashSession,
@@ -200,11 +200,12 @@ _RECYCLIC_TABLES = tuple(f'"{model._meta.db_table}"' for model in RECYCLIC_MODEL
 
 
 def recyclic_selects(captured) -> list[str]:
-    """The SELECT statements on Recyclic's tables among a CaptureQueriesContext's queries."""
+    """The SELECT statements on Recyclic's tables among a CaptureQueriesContext's queries, with
+    the limits ``read_only`` sends in front of one, if any."""
     return [
         query["sql"]
         for query in captured.captured_queries
-        if query["sql"].lstrip().upper().startswith("SELECT")
+        if without_limits(query["sql"]).upper().startswith("SELECT")
         and any(table in query["sql"] for table in _RECYCLIC_TABLES)
     ]
 

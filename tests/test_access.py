@@ -134,8 +134,13 @@ FORBIDDEN_CALLS = {"raw", "extra", "RawSQL"}
 ALLOWED_EXECUTE = {
     # Recyclic's DDL for the demo and the tests, from the package's own file.
     ("reception_stats/schema.py", "SCHEMA_SQL.read_text(encoding='utf-8')"),
-    # SET TRANSACTION READ ONLY and the two timeouts: two integers validated by db._milliseconds.
-    ("reception_stats/db.py", "(_REPEATABLE_READ if outermost else '') + limits"),
+    # SET TRANSACTION READ ONLY and the two timeouts (two integers validated by
+    # db._milliseconds) before Django's own statement, in the same string.
+    ("reception_stats/db.py", "f'{self.limits}; {sql}'"),
+    # The same SETs alone, when server-side binding takes one statement per message.
+    ("reception_stats/db.py", "limits"),
+    # The figures' statement as the ORM compiled it, kept and run again with new parameters.
+    ("reception_stats/prepared.py", "self.sql"),
     # CREATE/DROP INDEX CONCURRENTLY built from the constant RECOMMENDED_INDEXES.
     ("reception_stats/indexes.py", "state.index.drop_sql()"),
     ("reception_stats/indexes.py", "state.index.create_sql()"),

@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import re
 import socket
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from bench.run import DEFAULT_SIZES, Plan, latency, on_the_wire, parser, plans
 from bench.run import main as run_main
 from bench.wire import parse_trace, traced
 from reception_stats.breakdowns import QUERIES_PER_BREAKDOWN, compute_breakdown
-from reception_stats.db import is_transaction_control
+from reception_stats.db import is_transaction_control, without_limits
 from reception_stats.kpis import QUERIES_PER_COMPUTATION, compute_live_stats
 from tests.recipes import NOW, build_worked_example, make_site
 
@@ -32,10 +33,10 @@ def test_captured_keeps_the_selects_of_one_computation():
         statements = captured(lambda: compute_live_stats("24h", now=NOW))
     assert len(statements) == QUERIES_PER_COMPUTATION
     # What it leaves out is the read-only transaction's own statements, and only those.
-    left_out = [query["sql"] for query in everything if query["sql"] not in statements]
-    assert all(is_transaction_control(sql) for sql in left_out)
-    if connection.vendor == "postgresql":
-        assert any(sql.startswith("SET TRANSACTION READ ONLY") for sql in left_out)
+    sent = [query["sql"] for query in everything]
+    assert [without_limits(sql) for sql in sent if not is_transaction_control(sql)] == statements
+    # What it leaves out is the read-only transaction's own statements, and only those.
+    assert all(is_transaction_control(sql) for sql in sent if without_limits(sql) not in statements)
 
 
 def test_every_captured_query_can_be_explained(on_postgresql):
@@ -282,7 +283,7 @@ def test_a_libpq_trace_reads_as_round_trips_each_ended_by_ready_for_query():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_round_trips_of_a_computation_include_the_transaction_psycopg_and_django_control():
+def test_a_computation_is_one_round_trip_its_limits_in_front_of_its_query():
     if connection.vendor != "postgresql":
         with pytest.raises(RuntimeError, match="only a PostgreSQL connection is traced"):
             traced(lambda: compute_live_stats("24h", None, NOW), "default")
@@ -292,18 +293,27 @@ def test_round_trips_of_a_computation_include_the_transaction_psycopg_and_django
     def compute():
         return compute_live_stats("24h", None, NOW)
 
-    # Outside any transaction, as in the service: the computation opens its own.
+    # Outside any transaction, as in the service: the limits and the query in one string, an
+    # implicit transaction of its own; no BEGIN, no ROLLBACK.
     with CaptureQueriesContext(connection) as logged:
         wire = traced(compute, "default")
-    statements = [trip.statement for trip in wire.round_trips]
-    # psycopg sends BEGIN itself and Django rolls back through the connection, not a cursor:
-    # the wire sees both, as Django's log (which notes them without executing them) says.
+    assert len(wire.round_trips) == wire.selects == QUERIES_PER_COMPUTATION == 1
+    (statement,) = [trip.statement for trip in wire.round_trips]
+    assert statement.startswith("SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = ")
+    assert "SET LOCAL jit = off; SELECT " in statement
+    # Django's log holds what was sent; captured() the query as the ORM wrote it.
+    assert [query["sql"] for query in logged] == [statement]
+    assert [without_limits(statement)] == captured(compute)
+    assert re.match(r"\[\d SET\] SELECT ", wire.statements[0])
+
+    # Within a transaction of several statements (the breakdown), the limits go in front of
+    # the first one only; psycopg's BEGIN and Django's ROLLBACK are round trips of their own.
+    breakdown = traced(lambda: compute_breakdown("24h", None, NOW), "default")
+    statements = [trip.statement for trip in breakdown.round_trips]
     assert statements[0] == "BEGIN"
+    assert statements[1].startswith("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; ")
     assert statements[-1] == "ROLLBACK"
-    assert statements == [query["sql"] for query in logged]
-    assert wire.selects == len(captured(compute)) == QUERIES_PER_COMPUTATION
-    # The SELECTs are all that is not transaction control.
-    assert len(wire.round_trips) == wire.selects + sum(map(is_transaction_control, statements))
+    assert breakdown.selects == QUERIES_PER_BREAKDOWN == len(statements) - 2
 
     # A site adds no query: its check is a subquery of the same statement.
     site = make_site()
@@ -344,8 +354,8 @@ def test_the_bench_reports_a_computation_on_the_wire(on_postgresql):
     report = on_the_wire(lambda: compute_live_stats("today", None, NOW), runs=3, budget=0)
     assert report["traced_runs"] == 3
     assert report["round_trips"] == len(report["statements"])
-    assert report["statements"][0] == "BEGIN"
-    assert report["selects"] == QUERIES_PER_COMPUTATION
+    assert report["round_trips"] == report["selects"] == QUERIES_PER_COMPUTATION
+    assert re.match(r"\[\d SET\] SELECT ", report["statements"][0])
     assert report["sql_ms"] > 0
     assert report["python_ms"] > 0
 

@@ -20,6 +20,7 @@ from reception_stats.db import (
     read_only,
     refuse_write,
     timeout_kind,
+    without_limits,
 )
 from reception_stats.kpis import compute_live_stats
 from reception_stats.models import (
@@ -98,6 +99,87 @@ def test_on_sqlite_it_is_a_plain_transaction(on_postgresql):
     assert not Site.objects.filter(pk=site.pk).exists()
 
 
+# --- One statement outside any transaction: its own implicit transaction, one round trip ----
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_statement_outside_a_transaction_is_read_only_and_bounded(postgresql, options):
+    """``consistent=False`` outside any transaction: each statement carries the limits in the
+    same string and is a transaction of its own; nothing stays on the connection after it."""
+    options(STATEMENT_TIMEOUT_MS=2000, LOCK_TIMEOUT_MS=500)
+    assert connection.get_autocommit() and not connection.in_atomic_block
+    with read_only("default", consistent=False):
+        inside = (show("transaction_read_only"), show("statement_timeout"), show("lock_timeout"))
+        with allow_recyclic_writes(), pytest.raises(DatabaseError, match="read-only"):  # noqa: SIM117
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "INSERT INTO sites (id, name, is_active) VALUES (%s, 'x', true)", [uuid4()]
+                )
+        assert not connection.in_atomic_block  # no transaction was opened around the block
+    after = (show("transaction_read_only"), show("statement_timeout"), show("lock_timeout"))
+
+    assert inside == ("on", "2s", "500ms")
+    assert after == ("off", "0", "0")
+    assert not Site.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_ends_a_one_statement_computation_and_leaves_the_connection_clean(
+    postgresql, options
+):
+    import time
+
+    import psycopg
+
+    options(LOCK_TIMEOUT_MS=300)
+    settings_dict = connection.settings_dict
+    with psycopg.connect(
+        host=settings_dict["HOST"] or "127.0.0.1",
+        port=settings_dict["PORT"] or 5432,
+        user=settings_dict["USER"],
+        dbname=settings_dict["NAME"],
+    ) as locker:
+        locker.execute("LOCK TABLE ticket_depot IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        with pytest.raises(DatabaseError) as failure:
+            compute_live_stats("24h")
+        elapsed = time.monotonic() - started
+        locker.rollback()
+
+    assert timeout_kind(failure.value) == "lock"
+    assert elapsed < 2
+    assert show("transaction_read_only") == "off"  # not left in an aborted transaction
+    assert compute_live_stats("24h").tickets_open == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_server_side_binding_the_transaction_is_opened_as_before(postgresql, options):
+    """The extended protocol of server-side binding takes one statement per message: the
+    computation then runs in a transaction of its own, BEGIN and ROLLBACK around it."""
+    from django.db import connections
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    from bench.wire import traced
+
+    alias = "server_side_binding"
+    options_ = {**connection.settings_dict["OPTIONS"], "server_side_binding": True}
+    connections[alias] = DatabaseWrapper({**connection.settings_dict, "OPTIONS": options_}, alias)
+    options(DATABASE=alias)
+    try:
+        with allow_recyclic_writes():
+            make_ticket(make_poste(timezone.now() - timedelta(hours=1)), lines=["2.5"])
+        wire = traced(lambda: compute_live_stats("24h"), alias)
+        stats = compute_live_stats("24h")
+    finally:
+        connections[alias].close()
+        del connections[alias]
+
+    statements = [trip.statement for trip in wire.round_trips]
+    assert statements[0] == "BEGIN" and statements[-1] == "ROLLBACK"
+    assert statements[1].startswith("SET TRANSACTION ")  # the limits, a statement of their own
+    assert (stats.tickets_open, stats.weight_in) == (1, Decimal("2.500"))
+
+
 @pytest.mark.parametrize(
     "value", [0, -1, 600_001, True, 2000.5, "2000", "2000; DROP TABLE sites", None]
 )
@@ -139,10 +221,22 @@ def test_timeout_kind(error, kind):
         ("COMMIT", True),
         ('SELECT COUNT("sales"."id") FROM "sales"', False),
         ("SET statement_timeout = 0", False),  # not read_only()'s: counted like any statement
+        # read_only()'s limits in front of a query: a query.
+        ("SET TRANSACTION READ ONLY; SET LOCAL jit = off; SELECT 1", False),
     ],
 )
 def test_what_counts_as_the_transactions_own_statements(sql, control):
     assert is_transaction_control(sql) is control
+
+
+def test_without_limits_gives_the_query_as_the_orm_wrote_it():
+    limits = (
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION READ ONLY; "
+        "SET LOCAL statement_timeout = 2000; SET LOCAL lock_timeout = 500; SET LOCAL jit = off; "
+    )
+    query = 'SELECT COUNT("sales"."id") FROM "sales" WHERE "sales"."payment_method" = \'SET x;\''
+    assert without_limits(limits + query) == query
+    assert without_limits(query) == query
 
 
 # --- The models refuse writes -----------------------------------------------------------------

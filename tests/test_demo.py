@@ -129,7 +129,7 @@ class TestHistory:
             RecyclicUser.objects.filter(pk=real.pk).update(email="gerante@ressourcerie.fr")
         before = RecyclicUser.objects.get(pk=real.pk).hashed_password
         try:
-            with pytest.raises(CommandError, match="No demo Recyclic admin"):
+            with pytest.raises(CommandError, match="Aucun admin Recyclic de la démo"):
                 run("--recyclic-login", "--username", real.username)
             assert RecyclicUser.objects.get(pk=real.pk).hashed_password == before
         finally:
