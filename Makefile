@@ -68,7 +68,7 @@ test: $(STAMP) browser nginx
 
 ## The benchmark (docs/performance.md): DROPS and re-creates BENCH_DATABASE_URL
 ## (default postgres://postgres@127.0.0.1:5432/reception_stats_bench). BENCH_ARGS="--sizes 5000";
-## the data shapes of issue 17: BENCH_ARGS="--shape small" (long, busy), or "--shape all" for the
+## the data shapes of docs/performance.md: BENCH_ARGS="--shape small" (long, busy), or "--shape all" for the
 ## three in turn (two loads of 1,000,000 tickets: about 15 minutes on 2 cores).
 bench: $(STAMP)
 	$(PY) -m bench.run $(BENCH_ARGS)

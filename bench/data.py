@@ -9,10 +9,10 @@ real database that grows with the years.
 Each site registers 60 to 300 tickets on the five days a week it opens, with two postes a
 day. Or, given a number of tickets and of days (``spread``), the sites share the daily volume that
 puts those tickets in those days, keeping the same proportions between them; ``open_days`` sets
-how many days a week they open, and :data:`SHAPES` names the data shapes of issue 17 (a small
-young database, five and a half years of history, a busy network of 40 sites). The mix follows
-docs/figures.md: today's postes with tickets still open,
-notebooks typed in days later (some of them today), postes and tickets left open and abandoned,
+how many days a week they open, and :data:`SHAPES` names the three data shapes the targets are
+set on (a small young database, five and a half years of history, a busy network of 40
+sites). The mix follows docs/figures.md: today's postes with tickets still open, notebooks typed
+in days later (some of them today), postes and tickets left open and abandoned,
 a few tickets closed without ``closed_at``, sales entered late with ``sale_date`` set to the
 session's opening, and (``sale_date="legacy"``) sales of more than a year ago without
 ``sale_date``, as older Recyclic rows are; ``sale_date="always"`` dates every sale, as current
@@ -100,7 +100,8 @@ SALE_DATES = ("legacy", "always")
 
 @dataclass(frozen=True)
 class Shape:
-    """A data shape of issue 17: the tickets, sites and days a database holds, its sales' dates."""
+    """A data shape of docs/performance.md: the tickets, sites and days a database holds, and
+    its sales' dates."""
 
     sizes: tuple[int, ...]
     sites: int
@@ -111,7 +112,8 @@ class Shape:
     description: str
 
 
-#: The three shapes on which the service was measured independently (issue 17, point 5). They
+#: The three shapes on which the service was first measured independently, with another
+#: generator and Recyclic's schema from its own migrations (docs/performance.md). They
 #: spread their tickets evenly over every day, as those data did: the live window then holds
 #: size / days tickets (83, 500 and 16,667). Open every day is also what a network of 40 sites in
 #: one database looks like, some of them open whichever day it is.

@@ -39,8 +39,11 @@ def explain(sql: str) -> tuple[dict, str]:
     from django.db import connections
 
     from reception_stats.conf import app_settings
+    from reception_stats.db import read_only
 
-    with connections[app_settings.DATABASE].cursor() as cursor:
+    # Under the settings the app's own transaction gives its queries (JIT off, ...).
+    alias = app_settings.DATABASE
+    with read_only(alias), connections[alias].cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql)
         as_json = cursor.fetchone()[0]
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)

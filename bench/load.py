@@ -82,9 +82,7 @@ def prepare(url: str, size: int, screens: int, sites: int) -> list[str]:
     progress(f"Re-creating {url} at {size:,} tickets ...")
     db.recreate_database(url)
     db.configure_django(url)
-    from django.contrib.auth import get_user_model
     from django.core.management import call_command
-    from rest_framework.authtoken.models import Token
 
     from reception_stats.indexes import RECOMMENDED_INDEXES
 
@@ -93,11 +91,7 @@ def prepare(url: str, size: int, screens: int, sites: int) -> list[str]:
     db.grow_to(url, history, 0, size, progress)
     db.create_indexes(url, RECOMMENDED_INDEXES, progress)
     call_command("migrate", verbosity=0)
-    users = get_user_model().objects
-    return [
-        Token.objects.create(user=users.create_user(f"screen-{n:02d}", is_staff=True)).key
-        for n in range(1, screens + 1)
-    ]
+    return [db.manager_token(f"screen-{n:02d}") for n in range(1, screens + 1)]
 
 
 def existing_tokens(url: str, screens: int) -> list[str]:

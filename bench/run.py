@@ -4,16 +4,18 @@ Builds the PostgreSQL database ``BENCH_DATABASE_URL`` (default
 ``postgres://postgres@127.0.0.1:5432/reception_stats_bench``; it is DROPPED and re-created),
 loads Recyclic's schema and a synthetic history, then for each size (grown from the previous one)
 measures, in each variant of :data:`VARIANTS` (the code of ``reception_stats`` as it is, with no
-index; with the advised indexes; with them and ``random_page_cost = 1.1``):
+index; with the advised indexes; with them and no parallel worker):
 
 - ``compute_live_stats`` for both windows and for the busiest site's 24 hours (no cache: the
   service itself never caches), at the history's own "now": wall time, and for one computation
   its round trips to PostgreSQL, its SELECTs, and its SQL and Python time (:mod:`bench.wire`);
 - ``compute_breakdown``;
+- ``compute_snapshot``, what a door computes when its cache has nothing: the figures and their
+  breakdown in one transaction (wall time and wire, as above);
 - ``GET /api/v1/reception/stats/live`` through the whole Django stack with a warm cache
-  (``django.test.Client``, a staff user's token).
+  (``django.test.Client``, a manager's token).
 
-``--shape small|long|busy`` builds instead one of the data shapes of issue 17
+``--shape small|long|busy`` builds instead one of the data shapes of docs/performance.md
 (:data:`bench.data.SHAPES`), ``--shape all`` the three one after the other, each in a database
 of its own (the same URL, re-created); ``--sizes``, ``--sites``, ``--history-days``,
 ``--sale-date`` and ``--open-days`` given with a shape override its own values.
@@ -44,11 +46,15 @@ from .wire import traced
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_SIZES = (5_000, 50_000, 500_000, 1_000_000)
-#: Without the advised indexes; with them; with them and ``random_page_cost = 1.1``
-#: (PostgreSQL's default, 4, prices a random read of a page as a spinning disk would, while
-#: these tables sit in memory or on SSD).
-VARIANTS = ("none", "advised", "tuned")
-TUNING = "SET random_page_cost = 1.1"
+#: Without the advised indexes; with them; with them and no parallel worker (PostgreSQL's
+#: default gives a query up to two on these 2 cores), the session's setting, which the
+#: computation's own transaction leaves as it is.
+VARIANTS = ("none", "advised", "serial")
+SETUP = {
+    "none": "RESET max_parallel_workers_per_gather",
+    "advised": "RESET max_parallel_workers_per_gather",
+    "serial": "SET max_parallel_workers_per_gather = 0",
+}
 #: What the bench builds without ``--shape``: the history it has always measured.
 DEFAULT_SHAPE = "default"
 
@@ -158,7 +164,7 @@ def measure(
     client,
     now: datetime,
     site: str,
-    setup: str = "RESET random_page_cost",
+    setup: str = SETUP["advised"],
 ) -> dict[str, object]:
     """Every measurement of one variant, at ``now``; ``site`` is the busiest site's id."""
     from django.db import connections
@@ -166,6 +172,7 @@ def measure(
     from reception_stats.breakdowns import compute_breakdown
     from reception_stats.conf import app_settings
     from reception_stats.kpis import compute_live_stats
+    from reception_stats.snapshot import Question, compute_snapshot
 
     result: dict[str, object] = {}
     with connections[app_settings.DATABASE].cursor() as cursor:
@@ -183,6 +190,11 @@ def measure(
     result["queries"] = result["live_24h"]["selects"]
     result["figures_24h"] = compute_live_stats("24h", None, now).as_json()
     result["breakdown_24h"] = timings(lambda: compute_breakdown("24h", None, now), runs, budget)
+    # What a door computes on a cache miss: the figures and their breakdown, one transaction.
+    question = Question("24h", None, now)
+    snapshot = {"snapshot_24h": lambda: compute_snapshot(question)}
+    for name, call in snapshot.items():
+        result[name] = {**timings(call, runs, budget), **on_the_wire(call, runs, budget)}
     if client is not None:
         url = "/api/v1/reception/stats/live"
 
@@ -201,19 +213,16 @@ def api_client():
     from django.urls import NoReverseMatch, reverse
 
     try:
-        reverse("reception_stats_api:live-stats")
+        reverse("reception_stats:api:live-stats")
     except NoReverseMatch:
-        progress("No API route reception_stats_api:live-stats: the endpoint is not measured.")
+        progress("No API route reception_stats:api:live-stats: the endpoint is not measured.")
         return None
-    from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.test import Client
-    from rest_framework.authtoken.models import Token
 
     call_command("migrate", verbosity=0)
-    user = get_user_model().objects.create_user("bench", password=None, is_staff=True)
-    token = Token.objects.create(user=user)
-    return Client(headers={"authorization": f"Token {token.key}"})
+    token = db.manager_token("bench")
+    return Client(headers={"authorization": f"Token {token}"})
 
 
 #: The printed table's lines for each variant: the key in the results and its label.
@@ -222,6 +231,7 @@ MEASURED = (
     ("live_today", "live today"),
     ("live_24h_site", "live 24h, 1 site"),
     ("breakdown_24h", "breakdown 24h"),
+    ("snapshot_24h", "door, cache miss"),
     ("endpoint_warm", "API, warm cache"),
 )
 
@@ -311,8 +321,7 @@ def build_and_measure(
             if variant == "advised":
                 index_seconds = db.create_indexes(url, RECOMMENDED_INDEXES, progress)
             progress(f"Measuring {plan.shape}, {size:,} tickets, {variant} ...")
-            setup = TUNING if variant == "tuned" else "RESET random_page_cost"
-            measured = measure(args.runs, args.budget, client, now, busiest, setup)
+            measured = measure(args.runs, args.budget, client, now, busiest, SETUP[variant])
             row = {"shape": plan.shape, "tickets": size, "variant": variant, **measured}
             if variant == "advised":
                 row["index_build_s"] = round(index_seconds, 1)
@@ -332,8 +341,8 @@ def parser() -> argparse.ArgumentParser:
         "--shape",
         choices=(*SHAPES, "all"),
         help=(
-            f"A data shape of issue 17 ({shapes}), or all three one after the other. Without "
-            f"it: {default_sizes} tickets, 4 sites with their own volumes."
+            f"A data shape of docs/performance.md ({shapes}), or all three one after the "
+            f"other. Without it: {default_sizes} tickets, 4 sites with their own volumes."
         ),
     )
     parser.add_argument(

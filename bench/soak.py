@@ -102,11 +102,9 @@ def prepare(url: str, env: dict[str, str]) -> tuple[str, str]:
         subprocess.run(manage + command, cwd=ROOT, env=env, check=True, capture_output=True)  # noqa: S603
     code = (
         "import django; django.setup(); "
-        "from django.contrib.auth import get_user_model; "
-        "from rest_framework.authtoken.models import Token; "
+        "from bench.db import manager_token; "
         "from reception_stats.models import Site; "
-        "user = get_user_model().objects.create_user('soak', is_staff=True); "
-        "print(Token.objects.create(user=user).key, Site.objects.order_by('name').first().pk)"
+        "print(manager_token('soak'), Site.objects.order_by('name').first().pk)"
     )
     output = subprocess.run(  # noqa: S603 - a fixed script
         [sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True

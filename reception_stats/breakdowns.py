@@ -20,11 +20,12 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Case, DateTimeField, F, Value, When
+from django.db.models import Case, DateTimeField, F, QuerySet, Value, When
 from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from . import prepared
 from .aggregates import ExactSum, valid
 from .conf import app_settings, is_enabled
 from .db import read_only
@@ -138,7 +139,8 @@ def compute_breakdown(
         with read_only(app_settings.DATABASE):
             if check:
                 check_site(site)
-            for row in _line_rows(period, site):
+            using = app_settings.DATABASE
+            for row in prepared.rows("breakdown lines", _line_rows, period, site, using):
                 weight = row["weight"] or Decimal(0)
                 hour = _bucket(row["hour"], hours)
                 if row["is_exit"]:
@@ -147,11 +149,9 @@ def compute_breakdown(
                     weight_in[hour] += weight
                     categories[row["category__name"]] += weight
                 destinations[row["destination"]] = destinations.get(row["destination"], 0) + weight
-            sales = sales_in(period, site)
-            for row in _per_hour(sales, "business_time", turnover=ExactSum(valid("total_amount"))):
+            for row in prepared.rows("breakdown sales", _sales_rows, period, site, using):
                 turnover[_bucket(row["hour"], hours)] += row["turnover"] or Decimal(0)
-            sold = Coalesce("sale__sale_date", "sale__created_at")
-            for row in _per_hour(items_of(sales), sold, weight=ExactSum(valid("weight"))):
+            for row in prepared.rows("breakdown items", _item_rows, period, site, using):
                 weight_out[_bucket(row["hour"], hours)] += row["weight"] or Decimal(0)
 
     tz = app_settings.time_zone
@@ -191,7 +191,7 @@ def _bucket(hour: datetime, starts: list[datetime]) -> datetime:
     return min(max(hour, starts[0]), starts[-1])
 
 
-def _line_rows(period: Period, site: UUID | None):
+def _line_rows(period: Period, site: UUID | None) -> QuerySet:
     """Lines of the counted tickets, summed per (hour, exit, category, destination)."""
     threshold = app_settings.deferral_threshold
     poste_opened = F("ticket__poste__opened_at")
@@ -209,6 +209,18 @@ def _line_rows(period: Period, site: UUID | None):
         .annotate(weight=ExactSum(valid("poids_kg")))
         .order_by()
     )
+
+
+def _sales_rows(period: Period, site: UUID | None) -> QuerySet:
+    """The counted sales' turnover per hour of their business time."""
+    sales = sales_in(period, site)
+    return _per_hour(sales, "business_time", turnover=ExactSum(valid("total_amount")))
+
+
+def _item_rows(period: Period, site: UUID | None) -> QuerySet:
+    """The counted sales' items' weight per hour of their sale's business time."""
+    sold = Coalesce("sale__sale_date", "sale__created_at")
+    return _per_hour(items_of(sales_in(period, site)), sold, weight=ExactSum(valid("weight")))
 
 
 def _per_hour(queryset, moment, **aggregates):

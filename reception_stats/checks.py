@@ -15,9 +15,13 @@ page and in the command's exit code.
 
 - W010-W014, W001: the tables, columns and types the models read, in the KPI database. The
   models are unmanaged, so nothing else tells an operator that the figures' database is the
-  wrong one or an older Recyclic. On PostgreSQL they read ``pg_catalog`` only, which takes no
-  lock on Recyclic's tables (a migration of Recyclic holding one cannot stall the check), in a
-  read-only transaction with the figures' time limits.
+  wrong one or an older Recyclic.
+- W015: a large history (PostgreSQL's estimate of ``ticket_depot``'s rows) without the advised
+  indexes (:mod:`reception_stats.indexes`): each computation then reads all of it.
+
+On PostgreSQL they read ``pg_catalog`` only, which takes no lock on Recyclic's tables (a
+migration of Recyclic holding one cannot stall the check), in a read-only transaction with the
+figures' time limits.
 """
 
 from __future__ import annotations
@@ -30,14 +34,20 @@ from django.apps import AppConfig
 from django.core.checks import CheckMessage, Error, Info, Tags, register
 from django.core.checks import Warning as CheckWarning
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
+from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
 from .conf import app_settings
 from .db import database_location, lock_timeout_ms, read_only, statement_timeout_ms
-from .models import RECYCLIC_MODELS
+from .indexes import estimated_rows, index_states
+from .models import RECYCLIC_MODELS, TicketDepot
+
+#: Reception tickets from which a database without the advised indexes makes every computation
+#: too slow: at 50,000 tickets it already reads 100 ms of history (docs/performance.md).
+LARGE_HISTORY_TICKETS = 50_000
 
 # Column types each kind of field reads correctly, as PostgreSQL's information_schema names them.
 # Django's introspection is not enough there: it cannot name Recyclic's enum types (USER-DEFINED)
@@ -127,16 +137,21 @@ def check_time_limits(app_configs: Sequence[AppConfig] | None, **kwargs: Any) ->
 def check_recyclic_schema(
     app_configs: Sequence[AppConfig] | None, databases: Sequence[str] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    """W010-W014 and W001: the tables, columns and types the models read, in the KPI database."""
+    """W010-W014, W001 and W015: the tables, columns and types the models read, in the KPI
+    database, and the advised indexes under a large history."""
     alias = app_settings.DATABASE
     if not databases or alias not in databases:
         return []
     if app_configs is not None and all(config.label != "reception_stats" for config in app_configs):
         return []
     connection = connections[alias]
+    tickets, missing_indexes = None, []
     try:
         with read_only(alias):
             tables = _tables(connection)
+            if connection.vendor == "postgresql" and TicketDepot._meta.db_table in tables:
+                tickets = estimated_rows(alias, TicketDepot._meta.db_table)
+                missing_indexes = _missing_indexes(alias)
     except (DatabaseError, ImproperlyConfigured) as exc:
         # An outage must read as one line an operator can act on, not as a traceback.
         return [_unreachable(connection, exc)]
@@ -150,7 +165,41 @@ def check_recyclic_schema(
             messages.extend(
                 _check_column(connection, model, model_field, columns.get(model_field.column))
             )
+    if tickets is not None and tickets >= LARGE_HISTORY_TICKETS and missing_indexes:
+        messages.append(_indexes_missing(tickets, missing_indexes))
     return messages
+
+
+def _missing_indexes(alias: str) -> list[str]:
+    """The advised indexes missing; none said while a lock on Recyclic's tables (a migration
+    of Recyclic) keeps PostgreSQL from describing their indexes: it would wait for the lock,
+    and the check never does for more than a moment."""
+    try:
+        with transaction.atomic(using=alias):  # a savepoint: its failure ends nothing else
+            with connections[alias].cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = 100")
+            return [state.index.name for state in index_states(alias) if state.missing]
+    except DatabaseError:
+        return []
+
+
+def _indexes_missing(tickets: int, names: list[str]) -> CheckMessage:
+    return CheckWarning(
+        _(
+            "Recyclic's database holds about {tickets} reception tickets and {count} of the "
+            "advised indexes are missing ({names}): every computation of the figures reads the "
+            "whole history, which grows slower every day and can pass the statement timeout."
+        ).format(
+            tickets=number_format(tickets, force_grouping=True),
+            count=len(names),
+            names=", ".join(names),
+        ),
+        hint=_(
+            "An administrator creates them without stopping the desks or the tills: "
+            "manage.py reception_stats_indexes --apply (see docs/performance.md)."
+        ),
+        id="reception_stats.W015",
+    )
 
 
 def schema_problems(alias: str) -> list[str] | None:

@@ -1,13 +1,16 @@
 """How the app touches its databases: read-only, by construction, and never for long.
 
-- :func:`read_only` wraps every KPI computation. On PostgreSQL it opens a read-only transaction
-  (repeatable read when it is the outermost one, so that a computation of several statements
-  sees one state of the data) whose statements the server cancels after ``STATEMENT_TIMEOUT_MS``
-  and which waits at most ``LOCK_TIMEOUT_MS`` for a lock Recyclic holds, with PostgreSQL's JIT
-  off (docs/performance.md); on SQLite (the demo) it is a plain transaction. Either way the
-  transaction is rolled back at the end: there is nothing to keep, and when the block is nested
-  in a caller's transaction (a savepoint) rolling it back also ends its ``SET LOCAL`` limits and
-  its read-only mode there. Nested in another ``read_only`` block it adds nothing.
+- :func:`read_only` wraps every KPI computation. On PostgreSQL its statements run in a read-only
+  transaction (repeatable read when it is the outermost one, so that a computation of several
+  statements sees one state of the data) whose statements the server cancels after
+  ``STATEMENT_TIMEOUT_MS`` and which waits at most ``LOCK_TIMEOUT_MS`` for a lock Recyclic holds,
+  with PostgreSQL's JIT off and the planner told the window's rows are in memory
+  (docs/performance.md). The ``SET``s travel with the first query, and a computation of one
+  statement is its own implicit transaction: one round trip in all. On SQLite (the demo) it is a
+  plain transaction. A transaction read_only opens is rolled back at the end: there is nothing
+  to keep, and when the block is nested in a caller's transaction (a savepoint) rolling it back
+  also ends its ``SET LOCAL`` limits and its read-only mode there. Nested in another
+  ``read_only`` block it adds nothing.
 - :func:`bounded` is what every door runs in (API, admin page, /healthz, the commands): each
   statement and each health check of a kept connection, on every PostgreSQL connection, Django's
   own tables included (sessions, tokens), is cut by the client when PostgreSQL has not answered
@@ -47,11 +50,16 @@ STATEMENT_TIMEOUT = "57014"
 LOCK_TIMEOUT = "55P03"
 
 # The only SQL of this app assembled from values: two integers validated by _milliseconds(),
-# because SET takes no bind parameters. One round trip for all the settings. JIT compilation
-# pays off on queries that run for seconds; on these it cost 80 ms of a 114 ms computation.
+# because SET takes no bind parameters. Sent with the query itself, in the same round trip.
+# For these statements only (docs/performance.md): JIT compilation pays off on queries that run
+# for seconds, and on these it cost 80 ms of a 114 ms computation; the live window's rows were
+# written in the last day or two and are read every few seconds, so they are in memory, where a
+# random read costs about what a sequential one does (1.1, not the default 4 priced for a
+# spinning disk): with the default, PostgreSQL reads a busy network's whole ticket and sale item
+# tables rather than follow the advised indexes.
 _LIMITS_SQL = (
     "SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = %d; SET LOCAL lock_timeout = %d; "
-    "SET LOCAL jit = off"
+    "SET LOCAL jit = off; SET LOCAL random_page_cost = 1.1"
 )
 # Only as the first statement of a transaction, hence only when read_only() begins it.
 _REPEATABLE_READ = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; "

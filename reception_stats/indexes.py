@@ -148,6 +148,22 @@ def index_states(
     return states
 
 
+def estimated_rows(using: str, table: str) -> int | None:
+    """PostgreSQL's own estimate of ``table``'s rows (``pg_class.reltuples``, kept by ANALYZE
+    and autovacuum): a catalog read, no lock on the table. None while never analyzed."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT c.reltuples::bigint FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = current_schema() AND c.relname = %s AND c.relkind = 'r'
+            """,
+            [table],
+        )
+        row = cursor.fetchone()
+    return None if row is None or row[0] < 0 else int(row[0])
+
+
 def create_missing_indexes(using: str, states: Iterable[IndexState]) -> list[AdvisedIndex]:
     """Create each missing index ``CONCURRENTLY``; an INVALID leftover is dropped first.
 

@@ -121,3 +121,54 @@ def test_definitions_match_what_postgresql_prints_back(no_advised_indexes):
 def test_apply_refuses_to_run_inside_a_transaction():
     with transaction.atomic(), pytest.raises(CommandError, match="transaction"):
         run("--apply")
+
+
+@postgresql_only
+def test_a_large_history_without_the_indexes_is_a_warning_on_every_door(
+    no_advised_indexes, monkeypatch, client, manager
+):
+    """W015: the check, /healthz (degraded, with the line) and the admin page say so; once the
+    indexes exist, nothing is said."""
+    from reception_stats import checks
+    from tests.recipes import build_worked_example
+
+    build_worked_example()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE ticket_depot")  # PostgreSQL's estimate of the rows
+    monkeypatch.setattr(checks, "LARGE_HISTORY_TICKETS", 3)  # the worked example's few
+
+    with translation.override("en"):
+        (warning,) = [
+            message
+            for message in checks.check_recyclic_schema(None, databases=["default"])
+            if message.id == "reception_stats.W015"
+        ]
+    assert f"{len(RECOMMENDED_INDEXES)} of the advised indexes are missing" in warning.msg
+    assert all(index.name in warning.msg for index in RECOMMENDED_INDEXES)
+    assert "reception_stats_indexes --apply" in warning.hint
+
+    client.force_login(manager)
+    health = client.get("/healthz").json()
+    assert health["status"] == "degraded"
+    assert [line for line in health["schema"] if line.startswith("reception_stats.W015: ")]
+    page = client.get("/admin/reception_stats/livestats/").content.decode()
+    assert RECOMMENDED_INDEXES[1].name in page
+
+    run("--apply")
+    assert not [
+        message
+        for message in checks.check_recyclic_schema(None, databases=["default"])
+        if message.id == "reception_stats.W015"
+    ]
+
+
+@postgresql_only
+def test_a_small_history_without_the_indexes_is_no_warning(no_advised_indexes):
+    from reception_stats import checks
+    from tests.recipes import build_worked_example
+
+    build_worked_example()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE ticket_depot")
+    messages = checks.check_recyclic_schema(None, databases=["default"])
+    assert "reception_stats.W015" not in [message.id for message in messages]

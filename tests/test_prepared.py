@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reception_stats import prepared
+from reception_stats import breakdowns, prepared
 from reception_stats.kpis import WINDOWS, compute_live_stats, figures_query, period_for
 from reception_stats.models import TicketDepot
 from tests.recipes import NOW, build_worked_example
@@ -27,8 +27,17 @@ def postgresql(on_postgresql):
         pytest.skip("the demo's SQLite compiles every time")
 
 
-def orm_compiled(period, site):
-    return figures_query(period, site).query.get_compiler(using="default").as_sql()
+#: Every statement the figures and the breakdown keep.
+BUILDS = {
+    "figures": figures_query,
+    "breakdown lines": breakdowns._line_rows,
+    "breakdown sales": breakdowns._sales_rows,
+    "breakdown items": breakdowns._item_rows,
+}
+
+
+def orm_compiled(period, site, build=figures_query):
+    return build(period, site).query.get_compiler(using="default").as_sql()
 
 
 # The fixture only skips on SQLite: nothing of it is reset between examples.
@@ -41,12 +50,13 @@ def orm_compiled(period, site):
         min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
     ),
     site=st.none() | st.uuids(),
+    build=st.sampled_from(list(BUILDS.values())),
 )
-def test_binding_gives_what_the_orm_compiles(postgresql, window, now, site):
+def test_binding_gives_what_the_orm_compiles(postgresql, window, now, site, build):
     period = period_for(window, now)
-    statement = prepared._compile(figures_query, period, site is not None, "default")
+    statement = prepared._compile(build, period, site is not None, "default")
 
-    sql, params = orm_compiled(period, site)
+    sql, params = orm_compiled(period, site, build)
 
     assert statement.sql == sql
     assert statement.params(period, site) == tuple(params)
@@ -70,6 +80,8 @@ def test_one_compilation_per_question_shape(postgresql):
     compute_live_stats("today", None, NOW)
     # 24h and today, no site: two statements kept, whatever the moment.
     assert len(prepared._statements) == 2
+    breakdowns.compute_breakdown("24h", None, NOW)
+    assert len(prepared._statements) == 2 + 3
     assert all(statement is not None for statement in prepared._statements.values())
 
 
@@ -97,9 +109,11 @@ def test_a_statement_that_does_not_bind_is_compiled_every_time(postgresql):
     assert rows == list(build(period, None))
 
 
-def test_rows_are_converted_as_the_orm_converts_them(postgresql):
+@pytest.mark.parametrize("name", BUILDS)
+def test_rows_are_converted_as_the_orm_converts_them(postgresql, name):
     build_worked_example()
     period = period_for("24h", NOW)
-    (kept,) = prepared.rows("figures", figures_query, period, None, "default")
-    (fresh,) = figures_query(period, None)
+    kept = prepared.rows(name, BUILDS[name], period, None, "default")
+    fresh = list(BUILDS[name](period, None))
     assert kept == fresh
+    assert kept  # the worked example has some of each
