@@ -21,7 +21,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import Case, DateTimeField, F, QuerySet, Value, When
-from django.db.models.functions import Coalesce, TruncHour
+from django.db.models.functions import TruncHour
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -35,13 +35,12 @@ from .kpis import (
     WINDOW_24H,
     Period,
     check_site,
-    items_of,
     period_for,
     round_half_up,
     sales_in,
     tickets_in,
 )
-from .models import Destination, LigneDepot, ReceptionStatus
+from .models import Destination, ReceptionStatus
 
 #: SELECT queries one breakdown runs: reception lines (1), sales per hour (1), sale items per
 #: hour (1); plus 1 when a site is given. Like the figures, in one read-only transaction.
@@ -60,9 +59,21 @@ class HourBucket:
 
 @dataclass(frozen=True)
 class Share:
+    """A category's weight (by name, or the other categories together) or a destination's."""
+
     key: str
-    label: str
     weight: Decimal
+    kind: str = "category"
+
+    @property
+    def label(self) -> str:
+        # Translated when shown, not when computed: the cached breakdown holds plain strings,
+        # which unpickle at once (a lazy translation rebuilds a class each time).
+        if self.kind == "destination" and self.key in Destination.values:
+            return str(Destination(self.key).label)
+        if self.kind == "category" and self.key == OTHER_CATEGORIES:
+            return str(_("Other categories"))
+        return self.key
 
 
 @dataclass(frozen=True)
@@ -141,13 +152,15 @@ def compute_breakdown(
                 check_site(site)
             using = app_settings.DATABASE
             for row in prepared.rows("breakdown lines", _line_rows, period, site, using):
+                if row["is_exit"] is None:
+                    continue  # a ticket without lines
                 weight = row["weight"] or Decimal(0)
                 hour = _bucket(row["hour"], hours)
                 if row["is_exit"]:
                     weight_out[hour] += weight
                 else:
                     weight_in[hour] += weight
-                    categories[row["category__name"]] += weight
+                    categories[row["category"]] += weight
                 destinations[row["destination"]] = destinations.get(row["destination"], 0) + weight
             for row in prepared.rows("breakdown sales", _sales_rows, period, site, using):
                 turnover[_bucket(row["hour"], hours)] += row["turnover"] or Decimal(0)
@@ -169,8 +182,7 @@ def compute_breakdown(
         ),
         categories=_top(categories, top_categories),
         destinations=tuple(
-            Share(code, Destination(code).label if code in Destination.values else code, weight)
-            for code, weight in destinations.items()
+            Share(code, weight, kind="destination") for code, weight in destinations.items()
         ),
     )
 
@@ -192,21 +204,28 @@ def _bucket(hour: datetime, starts: list[datetime]) -> datetime:
 
 
 def _line_rows(period: Period, site: UUID | None) -> QuerySet:
-    """Lines of the counted tickets, summed per (hour, exit, category, destination)."""
+    """Lines of the counted tickets, summed per (hour, exit, category, destination).
+
+    From the counted tickets to their lines in one pass, as the figures go: a ticket without
+    lines gives one row of nulls, which adds nothing."""
     threshold = app_settings.deferral_threshold
-    poste_opened = F("ticket__poste__opened_at")
+    poste_opened = F("poste__opened_at")
     business_time = Case(
-        When(ticket__status=ReceptionStatus.OPENED, then=Value(period.end)),
-        When(ticket__closed_at__gt=poste_opened + threshold, then=poste_opened),
-        default=F("ticket__closed_at"),
+        When(status=ReceptionStatus.OPENED, then=Value(period.end)),
+        When(closed_at__gt=poste_opened + threshold, then=poste_opened),
+        default=F("closed_at"),
         output_field=DateTimeField(),
     )
     return (
-        LigneDepot.objects.using(app_settings.DATABASE)
-        .filter(ticket__in=tickets_in(period, site).values("id"))
+        tickets_in(period, site)
         .annotate(hour=TruncHour(business_time, tzinfo=UTC))
-        .values("hour", "is_exit", "category__name", "destination")
-        .annotate(weight=ExactSum(valid("poids_kg")))
+        .values(
+            "hour",
+            is_exit=F("lignes__is_exit"),
+            category=F("lignes__category__name"),
+            destination=F("lignes__destination"),
+        )
+        .annotate(weight=ExactSum(valid("lignes__poids_kg")))
         .order_by()
     )
 
@@ -218,9 +237,10 @@ def _sales_rows(period: Period, site: UUID | None) -> QuerySet:
 
 
 def _item_rows(period: Period, site: UUID | None) -> QuerySet:
-    """The counted sales' items' weight per hour of their sale's business time."""
-    sold = Coalesce("sale__sale_date", "sale__created_at")
-    return _per_hour(items_of(sales_in(period, site)), sold, weight=ExactSum(valid("weight")))
+    """The counted sales' items' weight per hour of their sale's business time: from the sales
+    to their items in one pass."""
+    sales = sales_in(period, site)
+    return _per_hour(sales, "business_time", weight=ExactSum(valid("items__weight")))
 
 
 def _per_hour(queryset, moment, **aggregates):
@@ -234,8 +254,8 @@ def _per_hour(queryset, moment, **aggregates):
 
 def _top(weights: dict[str, Decimal], count: int) -> tuple[Share, ...]:
     ranked = sorted(weights.items(), key=lambda item: (-item[1], item[0]))
-    shares = [Share(name, name, weight) for name, weight in ranked[:count]]
+    shares = [Share(name, weight) for name, weight in ranked[:count]]
     rest = sum((weight for _name, weight in ranked[count:]), Decimal(0))
     if rest:
-        shares.append(Share(OTHER_CATEGORIES, _("Other categories"), rest))
+        shares.append(Share(OTHER_CATEGORIES, rest))
     return tuple(shares)

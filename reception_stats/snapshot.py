@@ -23,7 +23,7 @@ from .kpis import COMPARES, WINDOW_24H, WINDOWS, LiveStats, compute_live_stats, 
 
 #: Part of every cache key: bump it when a snapshot changes shape, so that a deployment never
 #: reads what an older version stored.
-KEY_VERSION = 2
+KEY_VERSION = 3
 
 
 @dataclass(frozen=True)
