@@ -28,8 +28,8 @@ install: $(STAMP)
 demo: export DEBUG = true
 demo: export LOG_FORMAT = plain
 demo: $(STAMP) .env
+	$(PY) manage.py reception_demo --if-empty  # Recyclic's tables first: migrate then finds them
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py reception_demo --if-empty
 	$(PY) manage.py reception_stats --window today
 	$(PY) manage.py reception_demo --staff-login --address http://127.0.0.1:$(PORT)/admin/
 	$(PY) manage.py reception_demo --recyclic-login --address http://127.0.0.1:$(PORT)/admin/

@@ -45,6 +45,7 @@ from .models import (
     UserRole,
     UserStatus,
 )
+from .permissions import manager_permissions
 
 DEFAULT_SEED = 2026
 HISTORY_DAYS = 60
@@ -206,11 +207,10 @@ def recyclic_token(user: RecyclicUser, secret: str, hours: int = 8) -> str:
 
 
 def reset_demo_staff_user(username: str = "demo") -> str:
-    """Create or reset a staff user who may read the live figures; answer its new password."""
+    """Create or reset a staff user who may read the live figures and pair the wall screens
+    (:data:`~reception_stats.permissions.MANAGER_CODENAMES`); answer its new password."""
     try:
-        permission = Permission.objects.get(
-            content_type__app_label="reception_stats", codename="view_live_stats"
-        )
+        permissions = manager_permissions()
     except Permission.DoesNotExist:
         raise DemoError(
             _("The permission view_live_stats is missing: run migrate first.")
@@ -230,7 +230,7 @@ def reset_demo_staff_user(username: str = "demo") -> str:
         user.is_staff = True
         user.is_active = True
         user.save()
-        user.user_permissions.add(permission)
+        user.user_permissions.add(*permissions)
     return password
 
 

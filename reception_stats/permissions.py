@@ -16,6 +16,29 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework.permissions import BasePermission
 
 VIEW_PERMISSION = "reception_stats.view_live_stats"
+#: What a ressourcerie's manager holds: the figures, and the wall screens by the desk (pair,
+#: rename, revoke). Given to the demo's staff login and to Recyclic's admins when they sign in.
+MANAGER_CODENAMES = (
+    "view_live_stats",
+    "view_screen",
+    "add_screen",
+    "change_screen",
+    "delete_screen",
+)
+
+
+def manager_permissions() -> list[Any]:
+    """The :data:`MANAGER_CODENAMES` permissions (``migrate`` creates them)."""
+    from django.contrib.auth.models import Permission
+
+    permissions = list(
+        Permission.objects.filter(
+            content_type__app_label="reception_stats", codename__in=MANAGER_CODENAMES
+        )
+    )
+    if len(permissions) != len(MANAGER_CODENAMES):
+        raise Permission.DoesNotExist("The app's permissions are missing: run migrate first.")
+    return permissions
 
 
 def can_view_live_stats(user: Any) -> bool:

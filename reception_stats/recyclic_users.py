@@ -27,7 +27,6 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 
@@ -35,6 +34,7 @@ from .accounts import cached_lookup
 from .conf import app_settings
 from .db import read_only
 from .models import RecyclicAccount, RecyclicUser
+from .permissions import manager_permissions
 
 logger = logging.getLogger(__name__)
 
@@ -142,13 +142,11 @@ def still_allowed(user: Any) -> bool:
 
 def linked_user(person: RecyclicPerson) -> Any:
     """The Django user of a Recyclic account, created at the first sign-in and brought up to
-    date at each: staff (for the admin page), not superuser, the one permission to read the
-    figures and nothing more. Raises :class:`UsernameTaken` rather than take over a Django
-    account of the same name."""
+    date at each: staff (for the admin page), not superuser, a manager's permissions (the
+    figures and the wall screens) and nothing more. Raises :class:`UsernameTaken` rather than
+    take over a Django account of the same name."""
     user_model = get_user_model()
-    permission = Permission.objects.get(
-        content_type__app_label="reception_stats", codename="view_live_stats"
-    )
+    permissions = manager_permissions()
     with transaction.atomic():
         account = (
             RecyclicAccount.objects.select_related("user")
@@ -173,5 +171,5 @@ def linked_user(person: RecyclicPerson) -> Any:
             account.recyclic_username = person.username
             account.save(update_fields=["recyclic_username"])
         user.groups.clear()
-        user.user_permissions.set([permission])
+        user.user_permissions.set(permissions)
     return user

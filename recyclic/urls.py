@@ -1,12 +1,18 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from rest_framework.authentication import SessionAuthentication
 
 from reception_stats.api.authentication import CachedTokenAuthentication
 from reception_stats.permissions import CanViewLiveStats
 
+# The project has no public site of its own: the admin's "Voir le site" link would lead to a 404.
+admin.site.site_url = None
+
 urlpatterns = [
+    # Whoever types the server's address lands on the admin (its login, then the figures).
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("admin/", admin.site.urls),
     # The API, /healthz and /metrics.
     path("", include("reception_stats.urls")),

@@ -185,3 +185,11 @@ def test_the_question_mark_opens_what_the_figures_mean(client, manager):
 def test_what_the_figures_mean_needs_the_permission_too(client, staff_user):
     client.force_login(staff_user)
     assert client.get("/admin/reception_stats/livestats/figures/").status_code == 403
+
+
+def test_the_server_s_address_leads_to_the_admin_and_no_link_leads_to_a_404(client, manager):
+    response = client.get("/")
+    assert (response.status_code, response["Location"]) == (302, "/admin/")
+    client.force_login(manager)
+    page = client.get("/admin/reception_stats/livestats/").content.decode()
+    assert 'href="/"' not in page  # no "Voir le site": the project has no site of its own

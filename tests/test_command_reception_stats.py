@@ -137,3 +137,23 @@ def test_display_rounds_half_up_rather_than_cutting():
     assert format_figure("weight", Decimal("1250.750"), weight_decimals=1) == "1\u00a0250,8\u00a0kg"
     assert format_figure("weight", Decimal("0.049"), weight_decimals=1) == "0,0\u00a0kg"
     assert format_figure("money", Decimal("2.5")) == "2,50\u00a0€"
+
+
+def test_list_sites_gives_each_uuid_and_name():
+    first, second = make_site("Ressourcerie du Port"), make_site("Atelier Vélo")
+    lines = run("--list-sites").splitlines()
+    assert lines == [f"{second.pk}  Atelier Vélo", f"{first.pk}  Ressourcerie du Port"]
+
+
+def test_an_unknown_site_points_to_the_list():
+    with pytest.raises(CommandError, match="--list-sites") as raised:
+        run("--site", "6f1c1f4e-5d55-4a57-9f3e-3c1e2c0d9a10")
+    assert raised.value.returncode == EXIT_UNKNOWN_SITE
+
+
+def test_version_is_the_app_s(capsys):
+    from reception_stats import __version__
+
+    with pytest.raises(SystemExit):
+        call_command("reception_stats", "--version")
+    assert capsys.readouterr().out.strip() == __version__

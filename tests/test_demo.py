@@ -323,6 +323,8 @@ def test_staff_login_creates_a_staff_user_who_can_log_in(client):
     password = next(word for word in out.split() if user.check_password(word))
     assert len(password) >= 20
     assert password_login(client, "demo", password)
+    # A manager: the figures, and the wall screens to pair (README: "The wall screen").
+    assert client.get("/admin/reception_stats/screen/add/").status_code == 200
     assert set(row_counts().values()) == {0}, "Recyclic's tables are left alone"
 
 

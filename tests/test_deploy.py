@@ -752,6 +752,7 @@ def test_attach_migrate_needs_its_variables_and_never_recyclic_s_database(no_env
     done = run(command, migrate)
     assert done.returncode != 0
     assert "SECRET_KEY is not set" in done.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in done.stderr  # one line naming it, as the README says
     migrate["SECRET_KEY"] = ATTACH_VARIABLES["SECRET_KEY"]
     done = run(command, migrate)
     assert done.returncode != 0

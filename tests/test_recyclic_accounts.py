@@ -25,6 +25,7 @@ from model_bakery import baker
 from reception_stats import cache as stats_cache
 from reception_stats.cache import get_snapshot
 from reception_stats.models import RECYCLIC_MODELS, RecyclicAccount, RecyclicUser, UserRole
+from reception_stats.permissions import MANAGER_CODENAMES
 from tests.recipes import make_poste, make_sale, make_site, make_ticket
 
 pytestmark = pytest.mark.django_db
@@ -116,9 +117,11 @@ def test_a_recyclic_admin_signs_in_with_the_password_they_have(client, role, sta
     user = account.user
     assert (user.username, user.is_staff, user.is_superuser) == ("camille.martin", True, False)
     assert not user.has_usable_password()  # only Recyclic's password opens it
+    # A manager's: the figures and the wall screens by the desk, nothing else.
     assert {f"{p.content_type.app_label}.{p.codename}" for p in user.user_permissions.all()} == {
-        "reception_stats.view_live_stats"
+        f"reception_stats.{codename}" for codename in MANAGER_CODENAMES
     }
+    assert client.get("/admin/reception_stats/screen/add/").status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -142,7 +142,7 @@ def test_the_admin_shows_the_code_once_and_lists_the_screens(admin_client):
         "/admin/reception_stats/screen/add/", {"name": "Accueil", "site": ""}, follow=True
     )
     html = unescape(response.content.decode())
-    assert "Code d'appairage de Accueil" in html
+    assert "Code d'appairage de l'écran « Accueil »" in html
     assert "/ecran/" in html
     listing = admin_client.get("/admin/reception_stats/screen/").content.decode()
     assert "en attente de son code" in listing

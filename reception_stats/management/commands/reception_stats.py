@@ -6,12 +6,15 @@ database waits are bounded like every door's (a frozen server ends in exit code 
 """
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connections
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from reception_stats import __version__
 from reception_stats.conf import app_settings
 from reception_stats.db import (
     DatabaseUnresponsive,
@@ -19,6 +22,7 @@ from reception_stats.db import (
     database_location,
     lock_timeout_ms,
     query_seconds,
+    read_only,
     statement_timeout_ms,
     timeout_kind,
 )
@@ -26,6 +30,7 @@ from reception_stats.formatting import FIGURES, format_figure
 from reception_stats.forms import LiveStatsQueryForm
 from reception_stats.kpis import WINDOWS, SiteNotFound, compute_live_stats
 from reception_stats.metrics import DISABLED, observe
+from reception_stats.models import Site
 
 EXIT_BAD_INPUT = 2
 EXIT_UNKNOWN_SITE = 3
@@ -44,8 +49,20 @@ class Command(BaseCommand):
         parser.add_argument("--site", help="A site UUID (sites.id); all sites when absent.")
         parser.add_argument("--at", help="ISO 8601 moment to compute for (default: now).")
         parser.add_argument("--format", choices=["table", "json"], default="table")
+        parser.add_argument(
+            "--list-sites", action="store_true", help="List the sites (UUID and name) and stop."
+        )
+
+    def get_version(self) -> str:
+        return __version__
 
     def handle(self, *args, **options):
+        if options["list_sites"]:
+            with _database_errors(), bounded(), read_only(app_settings.DATABASE):
+                sites = Site.objects.using(app_settings.DATABASE).order_by("name")
+                rows = list(sites.values_list("pk", "name"))
+            self.stdout.write("\n".join(f"{pk}  {name}" for pk, name in rows))
+            return
         form = LiveStatsQueryForm(
             {"window": options["window"], "site": options["site"], "at": options["at"]}
         )
@@ -53,21 +70,20 @@ class Command(BaseCommand):
             raise CommandError(form.error_summary(), returncode=EXIT_BAD_INPUT)
         query = form.cleaned_data
         try:
-            with bounded(), observe("command", query["window"], query["site"]) as observation:
+            with (
+                _database_errors(),
+                bounded(),
+                observe("command", query["window"], query["site"]) as observation,
+            ):
                 stats = compute_live_stats(query["window"], query["site"], query["at"])
                 if not stats.enabled:
                     observation.outcome = DISABLED
                 observation.bad_values = stats.bad_values
         except SiteNotFound as error:
             raise CommandError(
-                _("Unknown site %(site)s.") % {"site": error.site}, returncode=EXIT_UNKNOWN_SITE
+                _("Unknown site %(site)s; --list-sites lists them.") % {"site": error.site},
+                returncode=EXIT_UNKNOWN_SITE,
             ) from None
-        except DatabaseError as error:
-            if isinstance(error, DatabaseUnresponsive):
-                raise CommandError(_unresponsive_message(), returncode=EXIT_TIMEOUT) from None
-            if kind := timeout_kind(error):
-                raise CommandError(_timeout_message(kind), returncode=EXIT_TIMEOUT) from None
-            raise CommandError(_database_message(error), returncode=EXIT_DATABASE) from None
 
         if options["format"] == "json":
             self.stdout.write(json.dumps(stats.as_json(), ensure_ascii=False, indent=2))
@@ -101,6 +117,19 @@ class Command(BaseCommand):
                 % {"columns": columns},
             ]
         return "\n".join(lines)
+
+
+@contextmanager
+def _database_errors() -> Iterator[None]:
+    """A database failure as one line and its exit code: 5 for a time limit, 4 otherwise."""
+    try:
+        yield
+    except DatabaseError as error:
+        if isinstance(error, DatabaseUnresponsive):
+            raise CommandError(_unresponsive_message(), returncode=EXIT_TIMEOUT) from None
+        if kind := timeout_kind(error):
+            raise CommandError(_timeout_message(kind), returncode=EXIT_TIMEOUT) from None
+        raise CommandError(_database_message(error), returncode=EXIT_DATABASE) from None
 
 
 def _timeout_message(kind: str) -> str:
