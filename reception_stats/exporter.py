@@ -28,6 +28,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseNotFound
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
 
 from .cache import peek
 from .conf import app_settings, is_enabled
@@ -176,6 +177,7 @@ def _allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
 
 
 @never_cache
+@require_safe
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """``GET /metrics`` in Prometheus' text format (or OpenMetrics when asked), access checked."""
     if REGISTRY is None:

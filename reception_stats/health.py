@@ -31,6 +31,7 @@ from typing import Any
 from django.db import DatabaseError, connections
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
 
 from . import __version__
 from .cache import Store
@@ -44,6 +45,7 @@ SCHEMA_CHECK_INTERVAL = 60.0
 
 
 @never_cache
+@require_safe
 @bounded_view
 def healthz(request: HttpRequest) -> JsonResponse:
     alias = app_settings.DATABASE

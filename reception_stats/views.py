@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from . import dashboard, screens
 from .conf import app_settings
@@ -27,7 +27,7 @@ SCREEN_SMALL_FIGURES = ("tickets_open", "turnover_eur")
 
 
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @bounded_view
 def screen(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
@@ -51,6 +51,7 @@ def screen(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
+@require_safe
 @bounded_view
 def screen_fragment(request: HttpRequest) -> HttpResponse:
     access = screens.screen_of(request)

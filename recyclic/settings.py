@@ -4,6 +4,7 @@ Every value comes from the environment (or a ``.env`` file beside ``manage.py``)
 django-environ. The README lists each variable.
 """
 
+import os
 from datetime import timedelta
 from importlib.util import find_spec
 from pathlib import Path
@@ -263,6 +264,16 @@ RECEPTION_STATS["METRICS_ALLOWED_IPS"] = env.list(
 )
 RECEPTION_STATS["METRICS_TOKEN"] = env.str("METRICS_TOKEN", default="")
 RECEPTION_STATS["METRICS"] = METRICS_ENABLED
+# prometheus_client's multiprocess mode writes each process's counters into this directory and
+# fails on the first count if it is missing: gunicorn.conf.py creates its own; a directory named
+# for a command run before gunicorn's first start is created here, or refused in one line.
+if _MULTIPROC_DIR := os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""):
+    try:
+        Path(_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+    except OSError as _error:
+        raise ImproperlyConfigured(
+            f"PROMETHEUS_MULTIPROC_DIR={_MULTIPROC_DIR} cannot be created ({_error.strerror})."
+        ) from None
 if METRICS_ENABLED:
     INSTALLED_APPS.append("django_prometheus")
     MIDDLEWARE = [

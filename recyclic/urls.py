@@ -30,7 +30,10 @@ if "drf_spectacular" in settings.INSTALLED_APPS:
         path("api/schema/", SpectacularAPIView.as_view(**access), name="schema"),
         path(
             "api/docs/",
-            SpectacularSwaggerView.as_view(url_name="schema", **access),
+            # GET and HEAD only: its HTML renderer has no page for an OPTIONS answer.
+            SpectacularSwaggerView.as_view(
+                url_name="schema", http_method_names=["get", "head"], **access
+            ),
             name="swagger-ui",
         ),
     ]

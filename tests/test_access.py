@@ -337,3 +337,38 @@ def test_behind_the_proxy_the_admin_login_is_https_and_accepted(client, settings
     )
     assert response.status_code == 302
     assert response["Location"] == "/admin/"
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+DOORS = (
+    LIVE,
+    BREAKDOWN,
+    "/api/v1/stats/live",
+    "/api/schema/",
+    "/api/docs/",
+    ADMIN_PAGE,
+    ADMIN_FRAGMENT,
+    "/healthz",
+    "/metrics",
+    "/ecran/",
+    "/ecran/fragment/",
+)
+
+
+@pytest.mark.parametrize("kind", ["anonymous", "manager"])
+@pytest.mark.parametrize("method", METHODS)
+def test_no_method_on_any_door_is_a_server_error(method, kind, django_user_model):
+    """An unusual method is refused (405) or answered, never a 500: OPTIONS on the Swagger page
+    once answered 500 (its HTML renderer has no page for it)."""
+    client = Client(REMOTE_ADDR=OUTSIDE)
+    if kind == "manager":
+        user = django_user_model.objects.create_user(username="m", is_staff=True)
+        user.user_permissions.add(Permission.objects.get(codename="view_live_stats"))
+        client.force_login(user)
+    for door in DOORS:
+        response = client.generic(method, door)
+        assert response.status_code < 500, (method, door, response.status_code)
+        if door in ("/healthz", "/metrics", "/ecran/fragment/") and method not in ("GET", "HEAD"):
+            assert response.status_code == 405, (method, door)
+        if door == "/ecran/" and method == "HEAD":
+            assert response.status_code == 200

@@ -27,6 +27,7 @@ from reception_stats.cache import get_snapshot
 from reception_stats.kpis import QUERIES_PER_COMPUTATION, SiteNotFound, compute_live_stats
 from reception_stats.metrics import observe
 from reception_stats.models import RECYCLIC_MODELS
+from tests.processes import environment_without, manage_py
 from tests.recipes import make_poste, make_sale, make_ticket
 
 pytestmark = pytest.mark.django_db
@@ -466,3 +467,31 @@ def test_every_door_is_counted_with_its_source_and_outcome(client, admin_user, l
     # A scrape reads the cache; it is not a request for figures.
     assert grown("metrics", "computed") + grown("metrics", "cached") == 0
     assert durations("api", "computed") == timed_before + 1
+
+
+def test_a_command_creates_the_multiprocess_directory_it_is_given(tmp_path):
+    """Operators run manage.py with the server's environment, PROMETHEUS_MULTIPROC_DIR
+    included, before gunicorn has ever created that directory: no traceback, the counts kept."""
+    directory = tmp_path / "not-yet" / "metrics"
+    environment = environment_without(
+        ("DJANGO_", "DATABASE_URL", "RECYCLIC_", "RECEPTION_STATS_", "PROMETHEUS_"),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+        SECRET_KEY="test-only-key",
+        PROMETHEUS_MULTIPROC_DIR=str(directory),
+        LOG_FORMAT="json",
+    )
+    demo = manage_py("reception_demo", "--if-empty", environment=environment)
+    figures = manage_py("reception_stats", "--format", "json", environment=environment)
+    refused = manage_py(
+        "check", environment={**environment, "PROMETHEUS_MULTIPROC_DIR": "/proc/no/such/place"}
+    )
+
+    assert demo.returncode == 0, demo.stderr
+    assert figures.returncode == 0, figures.stderr
+    assert json.loads(figures.stdout)["tickets_open"] >= 0
+    assert any(path.name.startswith("counter_") for path in directory.iterdir())
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines() == [
+        "ImproperlyConfigured: PROMETHEUS_MULTIPROC_DIR=/proc/no/such/place cannot be created "
+        "(No such file or directory)."
+    ]
