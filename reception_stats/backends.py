@@ -7,7 +7,9 @@
 - :class:`RecyclicBackend` lets Recyclic's admins sign in to the admin page with the user name
   and password they have in Recyclic (:mod:`reception_stats.recyclic_users`), and logs them out
   within ``ACCOUNT_CHECK_SECONDS`` once Recyclic deactivates or demotes them. Put it after
-  ``CachedModelBackend``: Django's own accounts keep working beside it. Needs the ``bcrypt``
+  ``CachedModelBackend``: Django's own accounts keep working beside it. While Recyclic's
+  database does not answer, a sign-in that only Recyclic could check answers 503
+  (:class:`RecyclicUnavailable`) and is not counted as a failure. Needs the ``bcrypt``
   package (the ``recyclic`` extra); ``RECEPTION_STATS["RECYCLIC_LOGIN"] = False`` turns it off.
 """
 
@@ -18,13 +20,21 @@ from importlib.util import find_spec
 from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
-from django.db import DatabaseError
+from django.db import DatabaseError, OperationalError
 
 from . import recyclic_users
 from .accounts import cached_user
 from .conf import app_settings
 
 logger = logging.getLogger(__name__)
+
+
+class RecyclicUnavailable(OperationalError):
+    """Recyclic's database did not answer while a Recyclic password was to be checked.
+
+    Raised out of ``authenticate()``, so that neither Django nor django-axes takes it for a
+    wrong password; as a ``DatabaseError``, every door answers it 503 with ``Retry-After``
+    (:mod:`reception_stats.middleware`), with a message of its own."""
 
 
 class CachedModelBackend(ModelBackend):
@@ -45,10 +55,17 @@ class RecyclicBackend(CachedModelBackend):
             return None
         if not find_spec("bcrypt"):
             return None  # reception_stats.W023 says so; Django's own accounts still sign in
+        if recyclic_users.is_django_account(username):
+            return None  # Django's password check came first; Recyclic never signs this name in
         try:
             person = recyclic_users.find(username=username)
+        except OperationalError as error:
+            # Recyclic's database down, frozen or locked: the password cannot be checked. Not a
+            # wrong password: nothing for django-axes to count, a 503 that says so.
+            logger.warning("Recyclic sign-in unavailable (%s).", type(error).__name__)
+            raise RecyclicUnavailable(str(error)) from error
         except DatabaseError as error:
-            # Recyclic's users table missing or its database down: Django's accounts still work.
+            # No Recyclic users table where the figures are read: Django's accounts only.
             logger.warning("Recyclic sign-in unavailable (%s).", type(error).__name__)
             return None
         if not recyclic_users.password_matches(person, password) or not person.may_read:

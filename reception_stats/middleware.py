@@ -31,9 +31,26 @@ from .db import bounded
 logger = logging.getLogger(__name__)
 
 
-def database_unavailable(request: HttpRequest) -> HttpResponse:
-    """503 with ``Retry-After``: JSON for API clients, a short French page for people."""
-    message = _("The statistics are temporarily unavailable. Try again in a moment.")
+def database_unavailable(request: HttpRequest, error: Exception | None = None) -> HttpResponse:
+    """503 with ``Retry-After``: JSON for API clients, a short French page for people.
+
+    The message says what failed: Recyclic's accounts at a sign-in, the figures on the API and
+    the app's own pages (``bounded_view``), a database on any other page of the project (the
+    admin's own, whose tables live in Django's database)."""
+    from .backends import RecyclicUnavailable
+
+    if isinstance(error, RecyclicUnavailable):
+        message = _(
+            "Recyclic accounts cannot be checked right now: Recyclic's database does not "
+            "answer. Try again in a moment; this attempt was not counted as a failed sign-in."
+        )
+    elif error is None or request.path.startswith("/api/"):
+        message = _("The statistics are temporarily unavailable. Try again in a moment.")
+    else:
+        message = _(
+            "This page is temporarily unavailable: a database does not answer. "
+            "Try again in a moment."
+        )
     if request.path.startswith("/api/") or "json" in request.headers.get("Accept", ""):
         response: HttpResponse = JsonResponse({"detail": message}, status=503)
     else:
@@ -77,7 +94,7 @@ class BoundedDatabaseMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> Any:
         if isinstance(exception, DatabaseError):
             logger.warning("%s: the database failed (%s); answering 503.", request.path, exception)
-            return database_unavailable(request)
+            return database_unavailable(request, exception)
         return None
 
 
@@ -85,5 +102,5 @@ def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpR
     """``handler500``: Django's page, except for a database outage, which is a 503."""
     error = sys.exc_info()[1]
     if isinstance(error, DatabaseError):
-        return database_unavailable(request)
+        return database_unavailable(request, error)
     return defaults.server_error(request, template_name)

@@ -87,6 +87,16 @@ def find(*, username: str | None = None, id: UUID | None = None) -> RecyclicPers
     )
 
 
+def is_django_account(username: str) -> bool:
+    """A Django account of that name exists that no Recyclic account signs in as."""
+    user_model = get_user_model()
+    return (
+        user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username})
+        .filter(recyclic_account__isnull=True)
+        .exists()
+    )
+
+
 def password_matches(person: RecyclicPerson | None, password: str) -> bool:
     """bcrypt, as Recyclic checks it; as slow for an unknown user as for a known one."""
     import bcrypt

@@ -422,3 +422,36 @@ def test_the_unified_endpoint_is_counted_as_recyclics(client, admin_header):
     before = requests()
     assert client.get(UNIFIED, {"period_type": "24h"}, **admin_header).status_code == 200
     assert requests() == before + 1
+
+
+def test_recyclic_down_at_sign_in_is_a_503_never_a_counted_failure(client, unreachable_database):
+    """The right Recyclic password while Recyclic's database does not answer: nobody can tell
+    it from a wrong one, so it is neither refused as wrong nor counted by django-axes (five
+    retries during an outage would otherwise lock the manager out)."""
+    from axes.models import AccessAttempt
+
+    answers = [sign_in(client, "camille.martin") for _ in range(6)]
+
+    assert [answer.status_code for answer in answers] == [503] * 6
+    assert answers[0]["Retry-After"]
+    assert "la base de Recyclic ne répond pas" in answers[0].content.decode()
+    assert "pas compté" in answers[0].content.decode()
+    assert not AccessAttempt.objects.exists()
+
+
+def test_a_django_accounts_wrong_password_still_counts_while_recyclic_is_down(
+    client, manager, unreachable_database
+):
+    """Recyclic never signs in a Django account's name: its failures count as always."""
+    from axes.models import AccessAttempt
+
+    response = client.post(LOGIN, {"username": "responsable", "password": "pas-le-bon"})
+
+    assert response.status_code == 200  # the form again, with Django's error
+    assert AccessAttempt.objects.get().failures_since_start == 1
+    assert (
+        client.post(
+            LOGIN, {"username": "responsable", "password": "un-mot-de-passe-solide"}
+        ).status_code
+        == 302
+    )
