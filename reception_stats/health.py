@@ -5,13 +5,15 @@ healthcheck needs:
 
 - ``ok`` (200): the database answers and the schema check found nothing;
 - ``degraded`` (200): the database answers but the schema check found problems, or the advised
-  indexes are missing under a large history; the process itself works, so restarting it would
-  not help, but the figures are wrong, slow or fail;
+  indexes are missing under a large history, or Django's own database (when the figures are
+  read from another one) does not answer: those already signed in still get the figures, a
+  new sign-in does not; the process itself works, so restarting it would not help;
 - ``error`` (503, with ``Retry-After``): the database does not answer.
 
 Staff members and the callers :func:`~reception_stats.exporter.may_read_metrics` lets in also get
-the details: ``database``, ``schema`` (``"ok"``, or the problems), ``enabled`` (the feature flag),
-``version`` and ``revision`` (the deployed git commit).
+the details: ``database`` (the figures'), ``django_database`` (Django's own tables), ``schema``
+(``"ok"``, or the problems), ``enabled`` (the feature flag), ``version`` and ``revision`` (the
+deployed git commit).
 
 Every wait is bounded (:func:`~reception_stats.db.bounded`): the database probe is one
 ``SELECT 1``. The schema check reads PostgreSQL's catalog under the figures' time limits, at most
@@ -28,7 +30,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from django.db import DatabaseError, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
@@ -56,9 +58,14 @@ def healthz(request: HttpRequest) -> JsonResponse:
         problems = latest_schema_problems(alias, check=details)
         if problems is not None:
             schema = problems or "ok"
+    # Django's own tables (accounts, sessions, tokens, screens) on a database of their own: the
+    # figures still reach those already signed in when it fails, new sign-ins do not.
+    own = "ok"
+    if database == "ok" and alias != DEFAULT_DB_ALIAS:
+        own = _database_state(DEFAULT_DB_ALIAS)
     if database != "ok":
         status = "error"
-    elif schema not in ("ok", "unknown"):
+    elif own != "ok" or schema not in ("ok", "unknown"):
         status = "degraded"
     else:
         status = "ok"
@@ -66,6 +73,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     if details:
         body.update(
             database=database,
+            django_database=own if database == "ok" else "unknown",
             schema=schema,
             enabled=is_enabled(),
             version=__version__,

@@ -370,6 +370,55 @@ def test_a_frozen_database_never_hangs_a_door(relay, server_through, manager):
     assert "Traceback" not in log
 
 
+@pytest.mark.gunicorn
+def test_djangos_own_database_frozen_in_the_split_setup(relay, manager, tmp_path):
+    """Recyclic's database answers, Django's own (accounts, sessions, tokens) is frozen: the
+    figures still reach those already signed in, /healthz says degraded and which database,
+    Django's own pages say a database is down, not the statistics."""
+    build_worked_example()
+    token = Token.objects.create(user=manager).key
+    session = _session_cookie(manager)
+    at = "?at=" + quote(NOW.isoformat())
+    relay.restore()
+    environment = environment_without(
+        ("DJANGO_", "PROMETHEUS_", "GUNICORN_", "METRICS_", "RECEPTION_", "RECYCLIC_"),
+        DJANGO_SETTINGS_MODULE="recyclic.settings",
+        SECRET_KEY=SERVER_SECRET_KEY,
+        DEBUG="false",
+        SECURE_SSL_REDIRECT="false",
+        ALLOWED_HOSTS="127.0.0.1",
+        CONN_MAX_AGE="60",
+        CACHE_URL="locmemcache://",
+        RECEPTION_STATS_UNRESPONSIVE_PAUSE_SECONDS="1",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
+        LOG_FORMAT="plain",
+        DATABASE_URL=_database_url(relay.port, application_name="rs-fault-django"),
+        RECYCLIC_DATABASE_URL=_database_url(),
+    )
+    with gunicorn(environment, tmp_path, workers=1) as server:
+        assert _get_json(server, LIVE + at, token)[0] == 200  # the token looked up once
+        assert server.get(PAGE + at, headers=session)[0] == 200
+        assert _get_json(server, "/healthz")[1]["status"] == "ok"
+
+        relay.freeze()
+        started = time.monotonic()
+        health_status, health = _get_json(server, "/healthz")
+        api_status, figures = _get_json(server, LIVE + at, token)
+        admin_status, _headers, admin_page = server.request("/admin/", headers=session)
+        elapsed = time.monotonic() - started
+        relay.thaw()
+        log = server.log_text()
+
+    assert elapsed < 3 * FROZEN_BOUND
+    assert (health_status, health["status"]) == (200, "degraded")
+    assert (health["database"], health["django_database"]) == ("ok", "unreachable")
+    assert (api_status, figures["tickets_open"]) == (200, 1)
+    assert admin_status == 503
+    assert "Cette page est temporairement indisponible" in admin_page
+    assert "WORKER TIMEOUT" not in log
+    assert "Traceback" not in log
+
+
 # --- The cache server gone while the app runs, then back --------------------------------------
 
 

@@ -15,7 +15,7 @@ from reception_stats import health
 pytestmark = pytest.mark.django_db
 
 OUTSIDE = {"REMOTE_ADDR": "10.0.0.7"}
-DETAILS = {"status", "database", "schema", "enabled", "version", "revision"}
+DETAILS = {"status", "database", "django_database", "schema", "enabled", "version", "revision"}
 
 
 @pytest.fixture
