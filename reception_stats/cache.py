@@ -43,7 +43,7 @@ from django.db import DatabaseError
 from .conf import app_settings, is_enabled
 from .db import query_seconds
 from .kpis import WINDOW_24H
-from .metrics import CACHED, COMPUTED, DISABLED, STALE, observe
+from .metrics import CACHED, COMPUTED, DISABLED, STALE, error_kind, observe
 from .snapshot import MAX_STATEMENTS, Question, Snapshot, compute_snapshot
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,8 @@ class Served:
 
     snapshot: Snapshot
     outcome: str
+    #: For a stale answer, the kind of the failure behind it (``database``, ``timeout``).
+    failure: str | None = None
 
     @property
     def stale(self) -> bool:
@@ -73,6 +75,8 @@ class _Entry:
     computed_at: float
     #: True once a computation meant to replace it failed: served as stale until one succeeds.
     failing: bool = False
+    #: The kind of that failure, in the metrics and logs of whoever is served it.
+    failure: str = "database"
 
 
 def get_snapshot(
@@ -95,7 +99,7 @@ def get_snapshot(
         served = _through_cache(question, source)
         observation.outcome = served.outcome
         if served.stale:
-            observation.error_kind = "database"  # the failure behind the stale answer
+            observation.error_kind = served.failure or "database"  # the failure behind it
         if served.outcome == COMPUTED:
             observation.bad_values = served.snapshot.stats.bad_values
         return served
@@ -129,7 +133,9 @@ def _through_cache(question: Question, source: str) -> Served:
     claim = uuid4().hex
     if not store.add(_claim_key(key), claim, _seconds(MAX_STATEMENTS * query_seconds())):
         # Another caller is computing it, or failed to moments ago: serve what there is.
-        return Served(entry.snapshot, STALE if entry.failing else CACHED)
+        if entry.failing:
+            return Served(entry.snapshot, STALE, entry.failure)
+        return Served(entry.snapshot, CACHED)
     return _compute(question, store, key, entry, claim, source)
 
 
@@ -159,7 +165,8 @@ def _compute(
     except DatabaseError as error:
         if entry is None:
             raise
-        store.set(key, replace(entry, failing=True), _remaining(entry))
+        kind = error_kind(error)
+        store.set(key, replace(entry, failing=True, failure=kind), _remaining(entry))
         _hold_or_release(store, key, claim)
         logger.warning(
             "%s: the database failed (%s); serving the figures of %s.",
@@ -167,7 +174,7 @@ def _compute(
             type(error).__name__,
             entry.snapshot.generated_at.isoformat(),
         )
-        return Served(entry.snapshot, STALE)
+        return Served(entry.snapshot, STALE, kind)
     store.set(key, _Entry(snapshot, clock()), _seconds(_stale_max()))
     if claim is not None:
         store.delete(_claim_key(key))

@@ -65,6 +65,15 @@ MARGIN = 3.0
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def errors_counted(source: str, kind: str) -> float:
+    from prometheus_client import REGISTRY
+
+    value = REGISTRY.get_sample_value(
+        "reception_live_stats_errors_total", {"source": source, "kind": kind}
+    )
+    return value or 0.0
+
+
 def _needs_postgresql() -> None:
     if connections["default"].vendor != "postgresql":
         pytest.skip("needs a PostgreSQL server: locks, timeouts and backends are PostgreSQL's")
@@ -117,6 +126,7 @@ def test_a_locked_table_serves_the_last_good_figures(api, options):
     build_worked_example()
     options(CACHE_TIMEOUT=0, LOCK_TIMEOUT_MS=500)
     good = api.get(LIVE, {"at": NOW.isoformat()}).json()
+    timeouts_before = errors_counted("api", "timeout")
 
     with psycopg.connect(_conninfo()) as locker:
         locker.execute("LOCK TABLE ticket_depot IN ACCESS EXCLUSIVE MODE")
@@ -129,6 +139,8 @@ def test_a_locked_table_serves_the_last_good_figures(api, options):
     assert stale.status_code == 200
     assert stale.json() == {**good, "stale": True}
     assert elapsed < 0.5 + MARGIN
+    # Counted by what failed behind the stale answer: a wait cut short, not a database down.
+    assert errors_counted("api", "timeout") == timeouts_before + 1
     assert fresh.json() == {**good, "stale": False, "generated_at": fresh.json()["generated_at"]}
 
 
