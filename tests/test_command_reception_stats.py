@@ -145,6 +145,14 @@ def test_list_sites_gives_each_uuid_and_name():
     assert lines == [f"{second.pk}  Atelier Vélo", f"{first.pk}  Ressourcerie du Port"]
 
 
+def test_list_sites_writes_control_characters_out():
+    """A name typed in Recyclic can hold anything: it never clears the terminal or fakes a line."""
+    site = make_site("Atelier\x1b[2J\r\nfaux-site  Ressourcerie fausse ♻")
+    assert run("--list-sites").splitlines() == [
+        f"{site.pk}  Atelier\\x1b[2J\\r\\nfaux-site  Ressourcerie fausse ♻"
+    ]
+
+
 def test_an_unknown_site_points_to_the_list():
     with pytest.raises(CommandError, match="--list-sites") as raised:
         run("--site", "6f1c1f4e-5d55-4a57-9f3e-3c1e2c0d9a10")

@@ -285,6 +285,8 @@ def _rs256_header_hmac_signed(user) -> str:
         ),
         lambda u: jwt.encode({"sub": str(u.pk)}, SECRET, algorithm="HS256"),
         lambda u: "not.a.token",
+        lambda u: token_of(u, exp=datetime.now(UTC) + timedelta(days=8)),
+        lambda u: token_of(u, exp=10**30),
     ],
     ids=[
         "expired",
@@ -296,6 +298,8 @@ def _rs256_header_hmac_signed(user) -> str:
         "malformed sub",
         "no expiry",
         "garbage",
+        "valid longer than Recyclic signs",
+        "never expires",
     ],
 )
 def test_a_bad_token_is_401_with_bearer(client, make_token):
@@ -304,6 +308,13 @@ def test_a_bad_token_is_401_with_bearer(client, make_token):
         response = client.get(UNIFIED, HTTP_AUTHORIZATION=f"Bearer {make_token(recyclic)}")
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == "Bearer"
+
+
+def test_the_longest_token_recyclic_signs_is_accepted(client):
+    """Recyclic's administrators may set its tokens' lifetime up to seven days."""
+    recyclic = person()
+    token = token_of(recyclic, exp=datetime.now(UTC) + timedelta(days=7))
+    assert client.get(UNIFIED, HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
 
 
 def test_an_inactive_accounts_token_is_401(client):

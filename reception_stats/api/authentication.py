@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import time
 from importlib.util import find_spec
 from typing import Any
 from uuid import UUID
@@ -24,6 +25,12 @@ from rest_framework.authentication import (
 from reception_stats.accounts import cached_token_user
 from reception_stats.conf import app_settings
 from reception_stats.recyclic_users import recheck
+
+#: Recyclic lets an administrator set its tokens' lifetime between 1 minute and 7 days (its
+#: session settings): a token that expires later than that was not signed by Recyclic's login.
+RECYCLIC_TOKEN_MAX_SECONDS = 7 * 24 * 3600
+#: Clocks of two servers differ a little.
+CLOCK_LEEWAY_SECONDS = 60
 
 
 class CachedTokenAuthentication(TokenAuthentication):
@@ -99,6 +106,9 @@ class RecyclicTokenAuthentication(BaseAuthentication):
             )
         except jwt.PyJWTError:
             raise exceptions.AuthenticationFailed(_("Invalid or expired token.")) from None
+        if float(claims["exp"]) > time.time() + RECYCLIC_TOKEN_MAX_SECONDS + CLOCK_LEEWAY_SECONDS:
+            # Valid for longer than Recyclic ever signs one: a forged or leaked forever-token.
+            raise exceptions.AuthenticationFailed(_("Invalid or expired token."))
         if "scope" in claims:
             # Recyclic's password-reset tokens carry one: they open nothing but that reset.
             raise exceptions.AuthenticationFailed(_("Invalid or expired token."))

@@ -61,7 +61,7 @@ class Command(BaseCommand):
             with _database_errors(), bounded(), read_only(app_settings.DATABASE):
                 sites = Site.objects.using(app_settings.DATABASE).order_by("name")
                 rows = list(sites.values_list("pk", "name"))
-            self.stdout.write("\n".join(f"{pk}  {name}" for pk, name in rows))
+            self.stdout.write("\n".join(f"{pk}  {_printable(name)}" for pk, name in rows))
             return
         form = LiveStatsQueryForm(
             {"window": options["window"], "site": options["site"], "at": options["at"]}
@@ -117,6 +117,12 @@ class Command(BaseCommand):
                 % {"columns": columns},
             ]
         return "\n".join(lines)
+
+
+def _printable(text: str) -> str:
+    """``text`` with its control characters written out (``\\x1b``, ``\\n``): a name typed in
+    Recyclic must not move the cursor, clear the terminal or fake a line of its own."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 @contextmanager
