@@ -43,7 +43,10 @@ PAIRING_MINUTES = 15
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
 #: Wrong codes an address may type in ``PAIRING_WINDOW`` seconds before being refused for that long.
-PAIRING_ATTEMPTS = 10
+#: Behind a proxy every screen shares the proxy's address: the limit leaves room for typos
+#: there, and a guess still has one chance in 31**8 / 30 (about 3e10) per pending code.
+#: A code that cannot be one (wrong length, a letter the codes never use) is not counted.
+PAIRING_ATTEMPTS = 30
 PAIRING_WINDOW = 600
 #: A screen's last visit is written at most this often (a refresh every 30 s would write each time).
 LAST_SEEN_SECONDS = 60
@@ -90,9 +93,11 @@ def _attempts_key(address: str) -> str:
 
 def pair(code: str, address: str) -> tuple[Screen, str] | None:
     """The screen whose valid code this is, with its new secret; None for a wrong code."""
-    digest = _digest(normalize_code(code))
+    typed = normalize_code(code)
+    if len(typed) != CODE_LENGTH or not set(typed) <= set(CODE_ALPHABET):
+        return None  # a typo no code could match: nothing guessed, nothing counted
     screen = Screen.objects.filter(
-        code_hash=digest, code_expires_at__gt=timezone.now(), revoked_at__isnull=True
+        code_hash=_digest(typed), code_expires_at__gt=timezone.now(), revoked_at__isnull=True
     ).first()
     if screen is None:
         store = cache.Store("screens")

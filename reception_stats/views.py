@@ -83,9 +83,11 @@ def _panel(access: screens.ScreenAccess) -> dashboard.Panel:
 def _pair(request: HttpRequest) -> HttpResponse:
     address = request.META.get("REMOTE_ADDR", "")
     if screens.pairing_refused(address):
-        return _pairing_page(
+        refused = _pairing_page(
             request, error=_("Too many wrong codes: wait ten minutes, then try again."), status=429
         )
+        refused["Retry-After"] = str(screens.PAIRING_WINDOW)
+        return refused
     paired = screens.pair(request.POST.get("code", ""), address)
     if paired is None:
         return _pairing_page(

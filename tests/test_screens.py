@@ -78,12 +78,35 @@ def test_a_wrong_or_expired_code_pairs_nothing(client):
     assert screens.COOKIE not in client.cookies
 
 
+def _guesses(count: int) -> list[str]:
+    alphabet = screens.CODE_ALPHABET
+    return [f"AAAA-B{alphabet[n // 31]}{alphabet[n % 31]}B" for n in range(count)]
+
+
 def test_guessing_codes_is_cut_short(client):
     statuses = [
-        client.post(SCREEN, {"code": f"AAAA-BBB{n}"}).status_code
-        for n in range(screens.PAIRING_ATTEMPTS + 1)
+        client.post(SCREEN, {"code": guess}).status_code
+        for guess in _guesses(screens.PAIRING_ATTEMPTS + 1)
     ]
+    refused = client.post(SCREEN, {"code": "AAAA-BBBB"})
+
     assert statuses == [400] * screens.PAIRING_ATTEMPTS + [429]
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == str(screens.PAIRING_WINDOW)
+    assert "attendez dix minutes" in refused.content.decode()
+
+
+def test_typos_no_code_could_match_are_not_counted(client):
+    """Too short, too long, a 0 or an O: no code is written so, nothing is guessed."""
+    typos = ["AAAA-BBB", "AAAA-BBBBB", "AAAA-BBB0", "AAAA-BBBO", "AAAA-BBB1", ""]
+    statuses = [
+        client.post(SCREEN, {"code": typo}).status_code for typo in typos * screens.PAIRING_ATTEMPTS
+    ]
+    screen = Screen.objects.create(name="Accueil")
+    code = screens.new_code(screen)
+
+    assert set(statuses) == {400}
+    assert client.post(SCREEN, {"code": code}).status_code == 302
 
 
 def test_the_cookie_opens_the_screen_and_nothing_else(client):
