@@ -46,6 +46,7 @@ dev: $(STAMP) .env
 ## 127.0.0.1:$(PORT). It redirects to https: put a TLS proxy in front (README), or try it with
 ## SECURE_SSL_REDIRECT=false.
 serve: $(STAMP) .env
+	$(PY) manage.py collectstatic --noinput --verbosity 0
 	DEBUG=false GUNICORN_BIND=127.0.0.1:$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py recyclic.wsgi
 
 ## Debian's Chromium for the admin page's browser test (Playwright drives it; no browser download).

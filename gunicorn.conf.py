@@ -6,7 +6,8 @@ that answers ``/metrics`` adds up every worker's files, those of workers since r
 See https://prometheus.github.io/client_python/multiprocess/.
 
 Environment: ``GUNICORN_BIND`` (default ``0.0.0.0:8000``), ``GUNICORN_WORKERS`` (default 2),
-``GUNICORN_TIMEOUT`` (default 30 s), ``GUNICORN_CONTROL_SOCKET`` (default: none),
+``GUNICORN_TIMEOUT`` (default 30 s), ``GUNICORN_CLIENT_TIMEOUT`` (default 5 s: how long a read
+from or a write to a client may wait), ``GUNICORN_CONTROL_SOCKET`` (default: none),
 ``PROMETHEUS_MULTIPROC_DIR`` (default: a directory of this server's own under the temporary
 directory).
 
@@ -33,6 +34,11 @@ bind = _os.environ.get("GUNICORN_BIND", "0.0.0.0:8000").split(",")
 _os.environ.setdefault("GUNICORN_WORKERS", "2")
 workers = int(_os.environ["GUNICORN_WORKERS"])
 timeout = int(_os.environ.get("GUNICORN_TIMEOUT", "30"))
+# gunicorn's sync worker, whose reads from and writes to a client wait GUNICORN_CLIENT_TIMEOUT
+# seconds at most (default 5): a slow client is cut off, not left to hold the worker until it is
+# killed (recyclic/server.py). Put a buffering proxy in front all the same (README).
+worker_class = "recyclic.server.SyncWorker"
+logger_class = "recyclic.server.Logger"
 # The access log on stdout, the server's own log on stderr: what a container runtime collects.
 accesslog = "-"
 # Gunicorn's default (Apache's combined format) and, last, the microseconds the worker spent on the

@@ -231,7 +231,9 @@ def test_attach_services_and_their_order(attach_env):
         "stats-redis": {"condition": "service_healthy"},
         "migrate": {"condition": "service_completed_successfully"},
     }
-    assert app["ports"] == ["8000:8000"]
+    # Gunicorn never faces the network: the proxy in front reaches it on the host's loopback or
+    # over Recyclic's network.
+    assert app["ports"] == ["127.0.0.1:8000:8000"]
     assert "command" not in app
 
 

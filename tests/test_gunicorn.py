@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -283,3 +284,32 @@ def test_workers_sharing_redis_refresh_an_expired_entry_once_and_nobody_waits(
     outcomes = sorted(event["outcome"] for event in events if event["source"] == "api")
     # The first request, then the refresh; every other answer came from the entry.
     assert outcomes == ["cached"] * (requests - 1) + ["computed"] * 2, log
+
+
+def test_slow_clients_are_cut_off_and_never_get_a_worker_killed(tmp_path, django_db_blocker):
+    """Clients that send half a request and then nothing (as a slow-loris attack does) hold a
+    sync worker each: every read waits GUNICORN_CLIENT_TIMEOUT at most, then the connection is
+    closed with one line in the log, and the workers go on serving."""
+    with django_db_blocker.unblock():
+        url = database_url(tmp_path)
+    environment = {**server_environment(url, tmp_path), "GUNICORN_CLIENT_TIMEOUT": "1"}
+    with gunicorn(environment, tmp_path, workers=2) as running:
+        address = running.url.removeprefix("http://").split(":")
+        slow = []
+        for _ in range(4):
+            connection = socket.create_connection((address[0], int(address[1])))
+            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never ended
+            slow.append(connection)
+        started = time.monotonic()
+        status, _body = running.get("/healthz")
+        elapsed = time.monotonic() - started
+        for connection in slow:
+            connection.close()
+        log = running.log_text()
+
+    assert status == 200
+    # Four slow clients, one second each, shared by two workers: about 2 s, never gunicorn's 30.
+    assert elapsed < 6, elapsed
+    assert log.count("left its request or its answer unfinished for 1.0 s") >= 2
+    assert "WORKER TIMEOUT" not in log
+    assert "Traceback" not in log
