@@ -730,6 +730,7 @@ def test_demo_profile_runs_init_then_serves_figures(no_env, fresh_database, depl
         assert json.loads(body) | {"version": None, "revision": None} == {
             "status": "ok",
             "database": "ok",
+            "django_database": "ok",
             "schema": "ok",
             "enabled": True,
             "version": None,
