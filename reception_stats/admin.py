@@ -22,6 +22,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from . import dashboard
@@ -157,7 +158,7 @@ class ScreenForm(forms.ModelForm):
     """The site comes from Recyclic's sites, by name."""
 
     site = forms.TypedChoiceField(
-        label=_("site"),
+        label=capfirst(_("site")),
         required=False,
         coerce=UUID,
         empty_value=None,

@@ -354,13 +354,15 @@ def check_installation(
 
     messages: list[CheckMessage] = []
     for app, what, code in (
-        ("rest_framework", _("the API and its browsable pages"), "reception_stats.E010"),
+        ("rest_framework", _("the API, with its browsable pages,"), "reception_stats.E010"),
         ("rest_framework.authtoken", _("the API's token authentication"), "reception_stats.E011"),
     ):
         if not apps.is_installed(app):
             messages.append(
                 Error(
-                    _("{app} is not in INSTALLED_APPS; {what} need it.").format(app=app, what=what),
+                    _("{app} is not in INSTALLED_APPS: {what} needs it.").format(
+                        app=app, what=what
+                    ),
                     hint=_('Add "{app}" to INSTALLED_APPS, then run migrate.').format(app=app),
                     id=code,
                 )

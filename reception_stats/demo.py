@@ -198,6 +198,17 @@ def reset_demo_recyclic_login(using: str, username: str | None = None) -> tuple[
     return user, password
 
 
+def unlock_sign_in(username: str) -> None:
+    """Forget django-axes' failed sign-ins of ``username``, if the project uses django-axes: a
+    new demo password works at once, even after a lockout."""
+    from django.apps import apps
+
+    if apps.is_installed("axes"):
+        from axes.utils import reset
+
+        reset(username=username)
+
+
 def recyclic_token(user: RecyclicUser, secret: str, hours: int = 8) -> str:
     """A token signed as Recyclic signs its own (HS256, ``sub`` the user's id, 8 hours)."""
     import jwt

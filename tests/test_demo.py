@@ -348,3 +348,17 @@ def test_staff_login_never_touches_a_superuser(django_user_model):
     with pytest.raises(CommandError):
         run("--staff-login")
     assert django_user_model.objects.get(username="demo").check_password("motdepasse-admin")
+
+
+def test_staff_login_again_lifts_a_lockout(client):
+    """Locked out after five wrong passwords, a demo user gets in with the next one printed."""
+    run("--staff-login")
+    for _ in range(5):
+        client.post("/admin/login/", {"username": "demo", "password": "pas-le-bon"})
+    assert client.post("/admin/login/", {"username": "demo", "password": "x"}).status_code == 429
+
+    out = run("--staff-login")
+    user = get_user_model().objects.get(username="demo")
+    password = next(word for word in out.split() if user.check_password(word))
+
+    assert password_login(client, "demo", password)

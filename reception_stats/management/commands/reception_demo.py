@@ -15,6 +15,7 @@ from reception_stats.demo import (
     recyclic_token,
     reset_demo_recyclic_login,
     reset_demo_staff_user,
+    unlock_sign_in,
     write_demo_data,
 )
 from reception_stats.schema import create_recyclic_tables, tables_with_rows
@@ -123,6 +124,7 @@ class Command(BaseCommand):
 
     def staff_login(self, username: str, address: str) -> None:
         password = reset_demo_staff_user(username)
+        unlock_sign_in(username)
         self.stdout.write(_("Staff login for the demo, shown only this once:"))
         self.stdout.write(_("  Address: %(url)s") % {"url": address})
         self.stdout.write(_("  Username: %(username)s") % {"username": username})
@@ -131,6 +133,7 @@ class Command(BaseCommand):
 
     def recyclic_login(self, using: str, username: str | None, address: str) -> None:
         user, password = reset_demo_recyclic_login(using, username)
+        unlock_sign_in(user.username)
         self.stdout.write(_("Recyclic admin login for the demo, shown only this once:"))
         self.stdout.write(_("  Address: %(url)s") % {"url": address})
         self.stdout.write(_("  Username: %(username)s") % {"username": user.username})
