@@ -20,7 +20,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
@@ -112,7 +112,7 @@ class LiveStatsAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": _("What the figures mean"),
-            "document": figures_document(),
+            "document": figures_document(translation.get_language() or ""),
         }
         return TemplateResponse(
             request, "admin/reception_stats/livestats/figures_doc.html", context
@@ -120,11 +120,15 @@ class LiveStatsAdmin(admin.ModelAdmin):
 
 
 @functools.cache
-def figures_document() -> str:
-    """docs/figures.md as HTML: a file of the package, trusted, rendered once per process."""
+def figures_document(language: str = "") -> str:
+    """docs/figures.md as HTML, or its French version (docs/figures.fr.md) for a French page: a
+    file of the package, trusted, rendered once per process and language."""
     import markdown
 
-    text = (Path(__file__).resolve().parent / "figures.md").read_text(encoding="utf-8")
+    folder = Path(__file__).resolve().parent
+    french = folder / "figures.fr.md"
+    path = french if language.split("-")[0] == "fr" and french.exists() else folder / "figures.md"
+    text = path.read_text(encoding="utf-8")
     return mark_safe(markdown.markdown(text, extensions=["tables", "toc"]))  # noqa: S308
 
 

@@ -1,6 +1,7 @@
 """The admin dashboard's views: who may see it, what it shows, each state."""
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.db import OperationalError, connections
@@ -178,8 +179,35 @@ def test_the_question_mark_opens_what_the_figures_mean(client, manager):
     assert document.status_code == 200
     html = document.content.decode()
     assert "<h1>Que signifient ces chiffres ?</h1>" in html
-    assert "<table>" in html and "tickets_closed_24h" in html  # docs/figures.md, rendered
-    assert "Worked example" in html
+    # docs/figures.fr.md, rendered: the page is French, so is what it opens.
+    assert "<table>" in html and "tickets_closed_24h" in html
+    assert "Exemple détaillé" in html and "Worked example" not in html
+
+
+def test_the_figures_document_follows_the_pages_language():
+    from reception_stats.admin import figures_document
+
+    assert "Worked example" in figures_document("en")
+    assert "Exemple détaillé" in figures_document("fr")
+    assert "Exemple détaillé" in figures_document("fr-ca")
+
+
+def test_the_french_figures_document_keeps_up_with_the_english_one():
+    """The two say the same: same sections, same table rows, every field, column and setting
+    of the English one named in the French one."""
+    import re
+
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    english = (docs / "figures.md").read_text(encoding="utf-8")
+    french = (docs / "figures.fr.md").read_text(encoding="utf-8")
+
+    def count(pattern: str, text: str) -> int:
+        return len(re.findall(pattern, text, re.MULTILINE))
+
+    assert count(r"^#+ ", french) == count(r"^#+ ", english)
+    assert count(r"^\|", french) == count(r"^\|", english)
+    names = re.compile(r"`([A-Za-z_][\w.\[\]\"=/{}:-]*)`")
+    assert set(names.findall(english)) <= set(names.findall(french))
 
 
 def test_what_the_figures_mean_needs_the_permission_too(client, staff_user):

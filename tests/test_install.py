@@ -107,6 +107,8 @@ def test_the_wheel_carries_the_app_and_nothing_of_the_example_project(wheel):
     assert any(name.startswith("reception_stats/templates/admin/") for name in names)
     assert any(name.startswith("reception_stats/static/reception_stats/") for name in names)
     assert not [name for name in names if name.startswith(("recyclic/", "tests/", "bench/"))]
+    # What the admin page's "?" opens, in both languages.
+    assert {"reception_stats/figures.md", "reception_stats/figures.fr.md"} <= set(names)
 
 
 def test_a_new_project_following_the_readme_gets_every_door(host):
