@@ -221,3 +221,7 @@ def test_the_server_s_address_leads_to_the_admin_and_no_link_leads_to_a_404(clie
     client.force_login(manager)
     page = client.get("/admin/reception_stats/livestats/").content.decode()
     assert 'href="/"' not in page  # no "Voir le site": the project has no site of its own
+
+
+def test_the_browsers_favicon_request_is_no_404(client):
+    assert client.get("/favicon.ico").status_code == 204
