@@ -4,10 +4,11 @@ A sync worker serves one connection at a time and reads a request until it is wh
 that sends half its headers and then nothing (or reads its answer and then stops) would hold the
 worker until gunicorn kills it for silence (``GUNICORN_TIMEOUT``, 30 s), and a few such clients
 hold every worker. Here each read and each write on a client's socket waits at most
-``GUNICORN_CLIENT_TIMEOUT`` seconds (5 by default): the connection is then closed, one line
-logged, and the worker goes on with the next. A client that trickles a byte every few seconds
-still costs a worker: a buffering proxy in front (nginx, deploy/nginx/) is what turns slow
-clients away for good, as gunicorn's own documentation asks.
+``GUNICORN_CLIENT_TIMEOUT`` seconds (5 by default), and the whole request must have arrived
+within twice that (10 s), however slowly it trickles in: the connection is then closed, one line
+logged, and the worker goes on with the next, never killed. Slow clients still hold a worker
+that long each: a buffering proxy in front (nginx, deploy/nginx/) is what turns them away for
+good, as gunicorn's own documentation asks.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import errno
 import os
 import socket
 import sys
+import time
 from typing import Any
 
 from gunicorn import glogging, util
@@ -23,35 +25,53 @@ from gunicorn.workers import sync
 
 #: Seconds a read from or a write to a client may wait.
 CLIENT_TIMEOUT = float(os.environ.get("GUNICORN_CLIENT_TIMEOUT", "5"))
+#: Seconds a request may take to arrive whole, headers and body, from its connection.
+REQUEST_SECONDS = 2 * CLIENT_TIMEOUT
 
 
 class _ClientSocket(socket.socket):
-    """A client's socket that remembers it timed out, and is then closed at once: gunicorn's
-    graceful close would otherwise wait 2 s more for a client that sends nothing."""
+    """A client's socket whose request must arrive whole within ``REQUEST_SECONDS`` (each
+    read waiting ``CLIENT_TIMEOUT`` at most), and which is closed at once once it timed out:
+    gunicorn's graceful close would otherwise wait 2 s more for a client that sends nothing."""
 
     timed_out = False
+    deadline = 0.0
 
-    def _timing(self, method: Any, *args: Any) -> Any:
+    def _timing(self, method: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return method(*args)
+            return method(*args, **kwargs)
         except TimeoutError:
             self.timed_out = True
             raise
 
-    def recv(self, *args: Any) -> bytes:
-        return self._timing(super().recv, *args)
+    def _reading(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        # A client trickling a header line every few seconds never lets one read time out:
+        # the deadline bounds them all, well under gunicorn's own timeout.
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            self.timed_out = True
+            raise TimeoutError("the client did not send its request in time")
+        # gunicorn's graceful close sets a shorter wait of its own: keep it.
+        self.settimeout(min(CLIENT_TIMEOUT, remaining, self.gettimeout() or CLIENT_TIMEOUT))
+        return self._timing(method, *args, **kwargs)
 
-    def recv_into(self, *args: Any) -> int:
-        return self._timing(super().recv_into, *args)
+    def recv(self, *args: Any, **kwargs: Any) -> bytes:
+        return self._reading(super().recv, *args, **kwargs)
 
-    def send(self, *args: Any) -> int:
-        return self._timing(super().send, *args)
+    def recv_into(self, *args: Any, **kwargs: Any) -> int:
+        return self._reading(super().recv_into, *args, **kwargs)
 
-    def sendall(self, *args: Any) -> None:
-        return self._timing(super().sendall, *args)
+    def send(self, *args: Any, **kwargs: Any) -> int:
+        self.settimeout(CLIENT_TIMEOUT)
+        return self._timing(super().send, *args, **kwargs)
 
-    def sendfile(self, *args: Any) -> int:
-        return self._timing(super().sendfile, *args)
+    def sendall(self, *args: Any, **kwargs: Any) -> None:
+        self.settimeout(CLIENT_TIMEOUT)
+        return self._timing(super().sendall, *args, **kwargs)
+
+    def sendfile(self, *args: Any, **kwargs: Any) -> int:
+        self.settimeout(CLIENT_TIMEOUT)
+        return self._timing(super().sendfile, *args, **kwargs)
 
     def shutdown(self, how: int) -> None:
         if self.timed_out:
@@ -66,6 +86,7 @@ class SyncWorker(sync.SyncWorker):
     def accept(self, listener: Any) -> None:
         accepted, address = listener.accept()
         client = _ClientSocket(fileno=accepted.detach())
+        client.deadline = time.monotonic() + REQUEST_SECONDS
         client.settimeout(CLIENT_TIMEOUT)
         util.close_on_exec(client)
         self.handle(listener, client, address)

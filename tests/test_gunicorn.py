@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -305,11 +306,39 @@ def test_slow_clients_are_cut_off_and_never_get_a_worker_killed(tmp_path, django
         elapsed = time.monotonic() - started
         for connection in slow:
             connection.close()
+
+        # One header line every half second never lets a read time out: the request's own
+        # deadline (twice the timeout) closes it, long before gunicorn would kill the worker.
+        trickler = socket.create_connection((address[0], int(address[1])))
+        trickler.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        trickler.settimeout(0.5)
+        started = time.monotonic()
+        closed_after = None
+        while time.monotonic() - started < 8:
+            try:
+                trickler.sendall(b"X-Slow: yes\r\n")
+                if trickler.recv(1024) == b"":
+                    closed_after = time.monotonic() - started
+                    break
+            except TimeoutError:
+                continue
+            except OSError:  # reset by the server
+                closed_after = time.monotonic() - started
+                break
+        trickler.close()
+
+        # Static files go out whole (gunicorn sends them with sendfile).
+        request = urllib.request.Request(running.url + "/static/reception_stats/dashboard.js")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            declared = int(response.headers["Content-Length"])
+            script = response.read()
         log = running.log_text()
 
     assert status == 200
     # Four slow clients, one second each, shared by two workers: about 2 s, never gunicorn's 30.
     assert elapsed < 6, elapsed
     assert log.count("left its request or its answer unfinished for 1.0 s") >= 2
+    assert closed_after is not None and closed_after < 3.5, closed_after
+    assert declared > 0 and len(script) == declared
     assert "WORKER TIMEOUT" not in log
     assert "Traceback" not in log
