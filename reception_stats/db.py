@@ -214,6 +214,11 @@ _unresponsive_lock = threading.Lock()
 @contextmanager
 def bounded() -> Iterator[None]:
     """Bound every database wait of the block (see the module's docstring)."""
+    # Before any connection of this thread exists too: a worker started while a database is
+    # frozen must also leave it alone after one connection attempt timed out, not try again
+    # (and wait connect_timeout) at every access.
+    for connection in connections.all():
+        install_bounds(None, connection)
     token = _bounded.set(True)
     try:
         yield
@@ -310,7 +315,7 @@ def install_bounds(sender: Any, connection: Any, **kwargs: Any) -> None:
         try:
             django_connect()
         except Exception as error:  # the driver's own error: Django wraps it a level above
-            if _bounded.get() and _is_connect_timeout(error):
+            if _bounded.get() and is_connect_timeout(error):
                 mark_unresponsive(alias)
             raise
 
@@ -318,7 +323,7 @@ def install_bounds(sender: Any, connection: Any, **kwargs: Any) -> None:
     connection.connect = connect
 
 
-def _is_connect_timeout(error: BaseException) -> bool:
+def is_connect_timeout(error: BaseException) -> bool:
     # psycopg's ConnectionTimeout, met here as it is or wrapped in Django's OperationalError.
     return any(
         type(candidate).__name__ == "ConnectionTimeout"

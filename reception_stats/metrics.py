@@ -30,7 +30,7 @@ from django.db import DatabaseError, connections
 from django.utils.connection import ConnectionDoesNotExist
 
 from .conf import app_settings
-from .db import DatabaseUnresponsive, is_transaction_control, timeout_kind
+from .db import DatabaseUnresponsive, is_connect_timeout, is_transaction_control, timeout_kind
 from .kpis import SiteNotFound
 
 try:
@@ -178,9 +178,14 @@ def error_kind(error: BaseException) -> str:
     """The ``kind`` label of ``reception_live_stats_errors_total`` for an exception."""
     if isinstance(error, SiteNotFound):
         return "site_not_found"
-    # A statement cancelled past statement_timeout, a lock not granted within lock_timeout, or a
-    # connection the client cut because the server left it unanswered.
-    if isinstance(error, TimeoutError | DatabaseUnresponsive) or timeout_kind(error):
+    # A statement cancelled past statement_timeout, a lock not granted within lock_timeout, a
+    # connection the client cut because the server left it unanswered, or a connection attempt
+    # that got no answer within connect_timeout.
+    if (
+        isinstance(error, TimeoutError | DatabaseUnresponsive)
+        or timeout_kind(error)
+        or is_connect_timeout(error)
+    ):
         return "timeout"
     if isinstance(error, DatabaseError):
         return "database"

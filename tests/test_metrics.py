@@ -14,6 +14,7 @@ from io import StringIO
 from pathlib import Path
 from uuid import uuid4
 
+import psycopg
 import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, OperationalError, connections, transaction
@@ -184,12 +185,20 @@ def test_an_unreachable_database_is_a_database_error(unreachable_database):
     assert errors("command", "database") == before + 1
 
 
+def _wrapped(error: Exception) -> OperationalError:
+    """The driver's error as Django raises it: its own, the driver's as the cause."""
+    wrapped = OperationalError(str(error))
+    wrapped.__cause__ = error
+    return wrapped
+
+
 @pytest.mark.parametrize(
     ("error", "kind"),
     [
         (SiteNotFound(uuid4()), "site_not_found"),
         (OperationalError("server closed the connection unexpectedly"), "database"),
         (TimeoutError(), "timeout"),
+        (_wrapped(psycopg.errors.ConnectionTimeout("connection timeout expired")), "timeout"),
         (ValueError("Unknown window"), "invalid_input"),
         (RuntimeError("bug"), "other"),
     ],
