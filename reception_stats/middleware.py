@@ -3,7 +3,7 @@
 - :func:`bounded_view` wraps the app's own views (the admin page, its fragment, the wall
   screen, ``/healthz``): every database wait inside, the session and user lookups included, is
   bounded (:func:`~reception_stats.db.bounded`), and a ``DatabaseError`` that escapes the view
-  answers 503 with ``Retry-After``.
+  answers 503 with ``Retry-After`` (a ``DataError``, a value the database refuses, 400).
 - :class:`BoundedDatabaseMiddleware` does the same for every view of the project; add it to
   ``MIDDLEWARE`` (the bundled project does) to extend both promises to Django's own pages, the
   admin's login included.
@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
@@ -62,6 +62,24 @@ def database_unavailable(request: HttpRequest, error: Exception | None = None) -
     return response
 
 
+def value_refused(request: HttpRequest, error: Exception) -> HttpResponse:
+    """400 for a value the database refuses (too long, malformed): the request's fault, not an
+    outage, so neither a 503 nor a 500 that would page someone."""
+    logger.warning("%s: the database refused a value (%s); answering 400.", request.path, error)
+    message = _("The request holds a value the database refuses (too long or malformed).")
+    if request.path.startswith("/api/") or "json" in request.headers.get("Accept", ""):
+        return JsonResponse({"detail": message}, status=400)
+    body = render_to_string("reception_stats/unavailable.html", {"message": message}, request=None)
+    return HttpResponse(body, status=400)
+
+
+def _database_failure(request: HttpRequest, error: DatabaseError) -> HttpResponse:
+    if isinstance(error, DataError):
+        return value_refused(request, error)
+    logger.warning("%s: the database failed (%s); answering 503.", request.path, error)
+    return database_unavailable(request, error)
+
+
 def bounded_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """A view whose database waits are bounded and whose database outage answers 503."""
 
@@ -74,6 +92,8 @@ def bounded_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
                 if hasattr(response, "render") and not response.is_rendered:
                     response.render()
                 return response
+        except DataError as error:
+            return value_refused(request, error)
         except DatabaseError as error:
             logger.warning("%s: the database failed (%s); answering 503.", request.path, error)
             return database_unavailable(request)
@@ -93,8 +113,7 @@ class BoundedDatabaseMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> Any:
         if isinstance(exception, DatabaseError):
-            logger.warning("%s: the database failed (%s); answering 503.", request.path, exception)
-            return database_unavailable(request, exception)
+            return _database_failure(request, exception)
         return None
 
 
@@ -102,5 +121,5 @@ def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpR
     """``handler500``: Django's page, except for a database outage, which is a 503."""
     error = sys.exc_info()[1]
     if isinstance(error, DatabaseError):
-        return database_unavailable(request, error)
+        return _database_failure(request, error)
     return defaults.server_error(request, template_name)

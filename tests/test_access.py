@@ -372,3 +372,15 @@ def test_no_method_on_any_door_is_a_server_error(method, kind, django_user_model
             assert response.status_code == 405, (method, door)
         if door == "/ecran/" and method == "HEAD":
             assert response.status_code == 200
+
+
+def test_a_user_name_too_long_for_the_database_is_a_400_never_an_outage(on_postgresql):
+    """300 characters: PostgreSQL refuses to record the failed attempt (varchar 255), which
+    is the request's fault: 400, not a 503 saying a database is down, not a 500."""
+    client = Client(REMOTE_ADDR=OUTSIDE)
+    response = client.post(LOGIN, {"username": "a" * 300, "password": "peu-importe"})
+
+    # SQLite keeps any length: the form comes back with its error.
+    assert response.status_code == (400 if on_postgresql else 200)
+    if on_postgresql:
+        assert "valeur que la base de données refuse" in response.content.decode()
