@@ -174,7 +174,8 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
+# The page in the admin's look, 429, with Retry-After (the cool-off in seconds).
+AXES_LOCKOUT_CALLABLE = "recyclic.lockout.locked_out"
 # The address is the TCP peer's (REMOTE_ADDR), never a header a client could write: behind a
 # proxy every client shares the proxy's, and the lockout then holds per user name.
 

@@ -193,6 +193,7 @@ def test_repeated_failures_lock_the_account_out_in_french(client):
 
     assert statuses == [200, 200, 200, 200, 429]  # the fifth failure locks
     assert locked.status_code == 429
+    assert locked["Retry-After"] == str(15 * 60)  # AXES_COOLOFF_MINUTES
     assert "Compte verrouillé" in locked.content.decode()
     assert not RecyclicAccount.objects.exists()
 
