@@ -11,7 +11,8 @@ healthcheck needs:
 - ``error`` (503, with ``Retry-After``): the database does not answer.
 
 Staff members and the callers :func:`~reception_stats.exporter.may_read_metrics` lets in also get
-the details: ``database`` (the figures'), ``django_database`` (Django's own tables), ``schema``
+the details: ``database`` (the figures'), ``django_database`` (Django's own tables; ``unknown``
+when the figures' database failed: not asked then, to keep within the bound), ``schema``
 (``"ok"``, or the problems), ``enabled`` (the feature flag), ``version`` and ``revision`` (the
 deployed git commit).
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from recyclic.log_filters import not_a_deliberate_503
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -324,6 +326,12 @@ LOGGING = {
     "disable_existing_loggers": False,
     # Only the formatter in use: dictConfig imports every one it is given.
     "formatters": {LOG_FORMAT: _LOG_FORMATTERS[LOG_FORMAT]},
+    "filters": {
+        "not_a_deliberate_503": {
+            "()": "django.utils.log.CallbackFilter",
+            "callback": not_a_deliberate_503,
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
     "loggers": {
@@ -338,6 +346,13 @@ LOGGING = {
             "handlers": ["console"],
             "level": env.str("DJANGO_LOG_LEVEL", default="INFO"),
             "propagate": False,
+        },
+        # A 503 is the app's own answer to an outage, logged by the app (recyclic/log_filters.py).
+        "django.request": {
+            "handlers": ["console"],
+            "level": env.str("DJANGO_LOG_LEVEL", default="INFO"),
+            "propagate": False,
+            "filters": ["not_a_deliberate_503"],
         },
     },
 }

@@ -128,3 +128,19 @@ def test_an_unknown_log_format_is_refused(tmp_path):
     done = run_command(tmp_path, LOG_FORMAT="xml")
     assert done.returncode != 0
     assert "LOG_FORMAT must be json or plain" in done.stderr
+
+
+def test_djangos_line_for_a_deliberate_503_is_dropped_a_500_kept():
+    """During an outage every answer is a 503 with Retry-After, logged by the app at WARNING:
+    Django's ERROR line for each would flood the log; a 500 still gets Django's line."""
+    request_logger = logging.getLogger("django.request")
+
+    def record(status: int) -> logging.LogRecord:
+        made = request_logger.makeRecord(
+            "django.request", logging.ERROR, __file__, 1, "Service Unavailable: %s", ("/",), None
+        )
+        made.status_code = status
+        return made
+
+    assert not request_logger.filter(record(503))
+    assert request_logger.filter(record(500))
