@@ -11,12 +11,14 @@ and huge values are stored as they are on both.
 
 import json
 import logging
+from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.utils import timezone
 
 from reception_stats.aggregates import to_decimal, to_micro
 from reception_stats.cache import get_snapshot
@@ -232,3 +234,14 @@ def test_the_breakdown_rounds_half_up_like_the_figures(api):
     nine = next(hour for hour in hours if hour["start"].startswith(f"{TODAY}T09:00"))
     assert (nine["turnover_eur"], nine["weight_out"]) == (0.13, 2.001)
     assert (figures["turnover_eur"], figures["weight_out_sales"]) == (0.13, 2.001)
+
+
+def test_recyclics_endpoint_names_the_bad_values_in_a_header(api):
+    """Recyclic's format has no field for them: a header lists them, as bad_values does."""
+    make_sale(created_at=timezone.now() - timedelta(minutes=5), total_amount=1e30)
+
+    response = api.get("/api/v1/stats/live")
+
+    assert response.status_code == 200
+    assert response.json()["ca"] == 0.0
+    assert response["X-Reception-Stats-Bad-Values"] == "sales.total_amount=1"

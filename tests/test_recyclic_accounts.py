@@ -467,3 +467,20 @@ def test_a_django_accounts_wrong_password_still_counts_while_recyclic_is_down(
         ).status_code
         == 302
     )
+
+
+def test_the_unified_endpoint_says_in_headers_what_its_format_cannot(
+    client, admin_header, options, unreachable_database
+):
+    """Recyclic's format has no field for staleness or bad values: headers carry them."""
+    options(CACHE_TIMEOUT=0, DATABASE="default")
+    fresh = client.get(UNIFIED, **admin_header)
+    options(DATABASE=unreachable_database)
+    stale = client.get(UNIFIED, **admin_header)
+
+    assert fresh["X-Reception-Stats-Stale"] == "false"
+    assert int(fresh["Age"]) == 0
+    assert "X-Reception-Stats-Bad-Values" not in fresh
+    assert stale.status_code == 200
+    assert stale.json() == fresh.json()
+    assert stale["X-Reception-Stats-Stale"] == "true"

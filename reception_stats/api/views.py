@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db import DatabaseError
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from rest_framework.authentication import SessionAuthentication, get_authorization_header
@@ -182,7 +183,18 @@ class RecyclicLiveStatsView(LiveStatsView):
         except SiteNotFound as error:
             raise NotFound(gettext("Unknown site %(site)s.") % {"site": error.site}) from None
         figures = served.snapshot.stats.as_json()
-        return Response({name: figures[ours] for name, ours in RECYCLIC_FIELDS.items()})
+        response = Response({name: figures[ours] for name, ours in RECYCLIC_FIELDS.items()})
+        # Recyclic's format has no field for them: what a client, a proxy or an operator with
+        # curl -i may want to know goes in headers. Age: seconds since the figures were computed.
+        age = (timezone.now() - served.snapshot.generated_at).total_seconds()
+        response["Age"] = str(max(0, int(age)))
+        response["X-Reception-Stats-Stale"] = "true" if served.stale else "false"
+        bad_values = served.snapshot.stats.bad_values
+        if bad_values:
+            response["X-Reception-Stats-Bad-Values"] = ", ".join(
+                f"{column}={count}" for column, count in bad_values.items()
+            )
+        return response
 
 
 #: Recyclic's ``period_type``: ``daily`` is this app's ``today``, in the configured time zone
