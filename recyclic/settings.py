@@ -12,8 +12,6 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from recyclic.log_filters import not_a_deliberate_503
-
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -326,12 +324,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     # Only the formatter in use: dictConfig imports every one it is given.
     "formatters": {LOG_FORMAT: _LOG_FORMATTERS[LOG_FORMAT]},
-    "filters": {
-        "not_a_deliberate_503": {
-            "()": "django.utils.log.CallbackFilter",
-            "callback": not_a_deliberate_503,
-        }
-    },
+    "filters": {"not_a_deliberate_503": {"()": "recyclic.log_filters.NotADeliberate503"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
     "loggers": {
