@@ -240,23 +240,30 @@ def server_through(request, relay, tmp_path) -> Iterator[Gunicorn]:
         databases = {"DATABASE_URL": _database_url(), "RECYCLIC_DATABASE_URL": through_relay}
     else:
         databases = {"DATABASE_URL": through_relay}
-    environment = environment_without(
-        ("DJANGO_", "PROMETHEUS_", "GUNICORN_", "METRICS_", "RECEPTION_", "RECYCLIC_"),
-        DJANGO_SETTINGS_MODULE="recyclic.settings",
-        SECRET_KEY=SERVER_SECRET_KEY,
-        DEBUG="false",
-        SECURE_SSL_REDIRECT="false",
-        ALLOWED_HOSTS="127.0.0.1",
-        CONN_MAX_AGE="60",
-        CACHE_URL="locmemcache://",
-        RECEPTION_STATS_CACHE_TIMEOUT="0",
-        RECEPTION_STATS_UNRESPONSIVE_PAUSE_SECONDS="1",
-        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
-        LOG_FORMAT="plain",
-        **databases,
-    )
+    environment = _server_environment(tmp_path, RECEPTION_STATS_CACHE_TIMEOUT="0", **databases)
     with gunicorn(environment, tmp_path, workers=1) as server:
         yield server
+
+
+def _server_environment(tmp_path, **values: str) -> dict[str, str]:
+    """gunicorn's environment as production sets it (DEBUG off, kept connections), the suite's
+    own settings left out, then ``values`` (the databases, a setting or two)."""
+    production = {
+        "DJANGO_SETTINGS_MODULE": "recyclic.settings",
+        "SECRET_KEY": SERVER_SECRET_KEY,
+        "DEBUG": "false",
+        "SECURE_SSL_REDIRECT": "false",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "CONN_MAX_AGE": "60",
+        "CACHE_URL": "locmemcache://",
+        "RECEPTION_STATS_UNRESPONSIVE_PAUSE_SECONDS": "1",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
+        "LOG_FORMAT": "plain",
+    }
+    return environment_without(
+        ("DJANGO_", "PROMETHEUS_", "GUNICORN_", "METRICS_", "RECEPTION_", "RECYCLIC_"),
+        **{**production, **values},
+    )
 
 
 def _terminate_backends(application_name: str) -> int:
@@ -392,18 +399,8 @@ def test_djangos_own_database_frozen_in_the_split_setup(relay, manager, tmp_path
     session = _session_cookie(manager)
     at = "?at=" + quote(NOW.isoformat())
     relay.restore()
-    environment = environment_without(
-        ("DJANGO_", "PROMETHEUS_", "GUNICORN_", "METRICS_", "RECEPTION_", "RECYCLIC_"),
-        DJANGO_SETTINGS_MODULE="recyclic.settings",
-        SECRET_KEY=SERVER_SECRET_KEY,
-        DEBUG="false",
-        SECURE_SSL_REDIRECT="false",
-        ALLOWED_HOSTS="127.0.0.1",
-        CONN_MAX_AGE="60",
-        CACHE_URL="locmemcache://",
-        RECEPTION_STATS_UNRESPONSIVE_PAUSE_SECONDS="1",
-        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
-        LOG_FORMAT="plain",
+    environment = _server_environment(
+        tmp_path,
         DATABASE_URL=_database_url(relay.port, application_name="rs-fault-django"),
         RECYCLIC_DATABASE_URL=_database_url(),
     )
@@ -439,17 +436,9 @@ def test_a_worker_started_while_the_database_is_frozen_waits_once(relay, manager
     token = Token.objects.create(user=manager).key
     relay.restore()
     relay.freeze()
-    environment = environment_without(
-        ("DJANGO_", "PROMETHEUS_", "GUNICORN_", "METRICS_", "RECEPTION_", "RECYCLIC_"),
-        DJANGO_SETTINGS_MODULE="recyclic.settings",
-        SECRET_KEY=SERVER_SECRET_KEY,
-        DEBUG="false",
-        SECURE_SSL_REDIRECT="false",
-        ALLOWED_HOSTS="127.0.0.1",
-        CACHE_URL="locmemcache://",
+    environment = _server_environment(
+        tmp_path,
         RECEPTION_STATS_UNRESPONSIVE_PAUSE_SECONDS="30",
-        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
-        LOG_FORMAT="plain",
         DATABASE_URL=_database_url(relay.port, application_name="rs-fault-fresh"),
     )
     with gunicorn(environment, tmp_path, workers=1) as server:
