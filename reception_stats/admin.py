@@ -10,6 +10,7 @@ change or delete: those URLs do not exist (404).
 from __future__ import annotations
 
 import functools
+import logging
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -21,6 +22,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone, translation
+from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
@@ -31,6 +33,8 @@ from .middleware import bounded_view
 from .models import LiveStats, RecyclicAccount, Screen
 from .permissions import can_view_live_stats
 from .screens import PAIRING_MINUTES, new_code
+
+logger = logging.getLogger(__name__)
 
 
 @admin.register(LiveStats)
@@ -120,15 +124,24 @@ class LiveStatsAdmin(admin.ModelAdmin):
 
 
 @functools.cache
-def figures_document(language: str = "") -> str:
+def figures_document(language: str = "", folder: Path | None = None) -> str:
     """docs/figures.md as HTML, or its French version (docs/figures.fr.md) for a French page: a
-    file of the package, trusted, rendered once per process and language."""
+    file of the package, trusted, rendered once per process and language. An installation that
+    lost the file (a checkout copied without docs/, which the package's files link to) gets a
+    line saying so, never a 500."""
     import markdown
 
-    folder = Path(__file__).resolve().parent
+    folder = folder or Path(__file__).resolve().parent
     french = folder / "figures.fr.md"
     path = french if language.split("-")[0] == "fr" and french.exists() else folder / "figures.md"
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        logger.warning("What the figures mean cannot be shown: %s.", error)
+        return format_html(
+            "<p>{}</p>",
+            _("This installation lacks docs/figures.md: reinstall the app from its package."),
+        )
     return mark_safe(markdown.markdown(text, extensions=["tables", "toc"]))  # noqa: S308
 
 

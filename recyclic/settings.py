@@ -202,8 +202,11 @@ LOGIN_URL = "admin:login"
 REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
 
 SPECTACULAR_SETTINGS = {
-    "TITLE": "Recyclic — live reception statistics",
-    "DESCRIPTION": "Live reception and till KPIs of a ressourcerie, read from Recyclic's database.",
+    "TITLE": "Recyclic — statistiques de réception en direct",
+    "DESCRIPTION": (
+        "Les chiffres en direct de la réception et de la caisse d'une ressourcerie, lus dans la "
+        "base de Recyclic ; leur sens : docs/figures.fr.md (docs/figures.md en anglais)."
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     # Swagger UI's files come from the drf-spectacular-sidecar package, not from a CDN.

@@ -225,3 +225,12 @@ def test_the_server_s_address_leads_to_the_admin_and_no_link_leads_to_a_404(clie
 
 def test_the_browsers_favicon_request_is_no_404(client):
     assert client.get("/favicon.ico").status_code == 204
+
+
+def test_a_missing_figures_document_is_said_never_a_500(tmp_path):
+    """A checkout copied without docs/ leaves reception_stats/figures.md a dangling link."""
+    from reception_stats.admin import figures_document
+
+    (tmp_path / "figures.md").symlink_to(tmp_path / "docs" / "figures.md")
+
+    assert "Il manque docs/figures.md" in figures_document("fr", tmp_path)

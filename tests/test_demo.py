@@ -114,6 +114,7 @@ class TestHistory:
 
         assert admin.hashed_password.startswith("$2b$12$")  # as Recyclic's passlib writes it
         assert "http://127.0.0.1:8100/api/v1/stats/live?period_type=daily" in out
+        assert f"Identifiant Recyclic (le sub d'un jeton) : {admin.pk}" in out  # README's USER-ID
         signed_in = client.post(
             "/admin/login/?next=/admin/", {"username": username, "password": password}
         )

@@ -5,6 +5,7 @@ Also: ``.env`` written with a byte-order mark is read by the real settings modul
 gunicorn hooks do their bookkeeping.
 """
 
+import fnmatch
 import json
 import os
 import re
@@ -446,6 +447,35 @@ def test_version_and_revision_are_stamped(dockerfile):
 def test_dockerignore_keeps_secrets_and_local_state_out():
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".git", ".venv", ".env*", "db.sqlite3", "__pycache__", "tests", "artifacts"} <= ignored
+
+
+def _in_docker_context(relative: str) -> bool:
+    """Whether Docker's build context keeps ``relative``, by .dockerignore's rules as Docker
+    reads them: each pattern from the context's root, a directory's pattern covering what it
+    holds, ``!`` taking a path back, the last matching line deciding."""
+    kept = True
+    parts = relative.split("/")
+    for line in (ROOT / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        exception = line.startswith("!")
+        pattern = line.removeprefix("!")
+        prefixes = ["/".join(parts[: end + 1]) for end in range(len(parts))]
+        if any(fnmatch.fnmatchcase(prefix, pattern) for prefix in prefixes):
+            kept = exception
+    return kept
+
+
+def test_the_image_keeps_what_the_apps_links_point_to():
+    """reception_stats/figures*.md link to docs/: the admin page's "?" opens them in the image."""
+    links = [path for path in (ROOT / "reception_stats").iterdir() if path.is_symlink()]
+    assert {link.name for link in links} >= {"figures.md", "figures.fr.md"}
+    for link in links:
+        target = link.resolve().relative_to(ROOT).as_posix()
+        assert _in_docker_context(target), target
+    assert not _in_docker_context("docs/performance.md")
+    assert not _in_docker_context("tests/test_deploy.py")
 
 
 # --- alerts -----------------------------------------------------------------------------------

@@ -138,6 +138,7 @@ class Command(BaseCommand):
         self.stdout.write(_("  Address: %(url)s") % {"url": address})
         self.stdout.write(_("  Username: %(username)s") % {"username": user.username})
         self.stdout.write(_("  Password: %(password)s") % {"password": password})
+        self.stdout.write(_("  Recyclic user id (a token's sub): %(id)s") % {"id": user.pk})
         secret = app_settings.RECYCLIC_SECRET_KEY
         if secret and find_spec("jwt"):
             token = recyclic_token(user, secret)
