@@ -1,7 +1,9 @@
 """``manage.py reception_stats``: the table, the JSON, and a one-line error for each bad input."""
 
 import json
+import re
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -165,3 +167,14 @@ def test_version_is_the_app_s(capsys):
     with pytest.raises(SystemExit):
         call_command("reception_stats", "--version")
     assert capsys.readouterr().out.strip() == __version__
+
+
+def test_help_is_in_the_projects_language_and_points_inside_the_repository(capsys):
+    with pytest.raises(SystemExit):
+        call_command("reception_stats", "--help")
+    text = " ".join(capsys.readouterr().out.split())
+
+    assert "Affiche les chiffres en direct" in text
+    assert "Liste les sites (UUID et nom)" in text
+    for document in re.findall(r"docs/[\w.]+\.md", text):
+        assert (Path(__file__).resolve().parent.parent / document).is_file(), document

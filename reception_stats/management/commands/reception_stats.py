@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connections
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from reception_stats import __version__
 from reception_stats.conf import app_settings
@@ -39,18 +40,34 @@ EXIT_TIMEOUT = 5
 
 
 class Command(BaseCommand):
-    help = (
+    help = gettext_noop(
         "Print the live reception and till figures. What each figure means: docs/figures.md "
         "in the project's repository."
     )
 
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        # argparse wants plain strings: translated here, in the project's language.
+        self.help = _(type(self).help)
+        return super().create_parser(prog_name, subcommand, **kwargs)
+
     def add_arguments(self, parser):
-        parser.add_argument("--window", default="24h", help=f"One of {', '.join(WINDOWS)}.")
-        parser.add_argument("--site", help="A site UUID (sites.id); all sites when absent.")
-        parser.add_argument("--at", help="ISO 8601 moment to compute for (default: now).")
-        parser.add_argument("--format", choices=["table", "json"], default="table")
         parser.add_argument(
-            "--list-sites", action="store_true", help="List the sites (UUID and name) and stop."
+            "--window",
+            default="24h",
+            help=_("One of %(windows)s.") % {"windows": ", ".join(WINDOWS)},
+        )
+        parser.add_argument("--site", help=_("A site UUID (sites.id); all sites when absent."))
+        parser.add_argument("--at", help=_("ISO 8601 moment to compute for (default: now)."))
+        parser.add_argument(
+            "--format",
+            choices=["table", "json"],
+            default="table",
+            help=_("A table in French, or JSON with the field names of the API."),
+        )
+        parser.add_argument(
+            "--list-sites",
+            action="store_true",
+            help=_("List the sites (UUID and name) and stop."),
         )
 
     def get_version(self) -> str:
