@@ -98,6 +98,11 @@ def forget_token(key: str) -> None:
 
 
 def _user_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    # A sign-in saves last_login, which grants or takes nothing: forgetting the user then would
+    # leave the person's other sessions (their wall screens, their phone) with no cached copy
+    # if the database stops answering right after.
+    if set(kwargs.get("update_fields") or ()) == {"last_login"}:
+        return
     forget_user(instance.pk)
 
 

@@ -34,9 +34,9 @@ logger = logging.getLogger(__name__)
 def database_unavailable(request: HttpRequest, error: Exception | None = None) -> HttpResponse:
     """503 with ``Retry-After``: JSON for API clients, a short French page for people.
 
-    The message says what failed: Recyclic's accounts at a sign-in, the figures on the API and
-    the app's own pages (``bounded_view``), a database on any other page of the project (the
-    admin's own, whose tables live in Django's database)."""
+    The message says what failed, as far as it is known: Recyclic's accounts at a sign-in, the
+    figures on the API, a database on a page (the figures' or Django's own, which holds the
+    sessions: which one is not known here)."""
     from .backends import RecyclicUnavailable
 
     if isinstance(error, RecyclicUnavailable):
@@ -44,7 +44,7 @@ def database_unavailable(request: HttpRequest, error: Exception | None = None) -
             "Recyclic accounts cannot be checked right now: Recyclic's database does not "
             "answer. Try again in a moment; this attempt was not counted as a failed sign-in."
         )
-    elif error is None or request.path.startswith("/api/"):
+    elif request.path.startswith("/api/"):
         message = _("The statistics are temporarily unavailable. Try again in a moment.")
     else:
         message = _(
@@ -69,7 +69,8 @@ def value_refused(request: HttpRequest, error: Exception) -> HttpResponse:
     message = _("The request holds a value the database refuses (too long or malformed).")
     if request.path.startswith("/api/") or "json" in request.headers.get("Accept", ""):
         return JsonResponse({"detail": message}, status=400)
-    body = render_to_string("reception_stats/unavailable.html", {"message": message}, request=None)
+    context = {"message": message, "title": _("Request refused")}
+    body = render_to_string("reception_stats/unavailable.html", context, request=None)
     return HttpResponse(body, status=400)
 
 
@@ -92,11 +93,8 @@ def bounded_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
                 if hasattr(response, "render") and not response.is_rendered:
                     response.render()
                 return response
-        except DataError as error:
-            return value_refused(request, error)
         except DatabaseError as error:
-            logger.warning("%s: the database failed (%s); answering 503.", request.path, error)
-            return database_unavailable(request)
+            return _database_failure(request, error)
 
     return wrapped
 

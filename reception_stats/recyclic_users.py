@@ -175,11 +175,15 @@ def linked_user(person: RecyclicPerson) -> Any:
                 user=user, recyclic_user_id=person.id, recyclic_username=person.username
             )
         user = account.user
-        user.is_staff, user.is_superuser, user.is_active = True, False, True
-        user.save(update_fields=["is_staff", "is_superuser", "is_active"])
+        # Written only when they change: a write drops the cached user, and the person's other
+        # sessions would then have no copy to fall back on if the database stopped answering.
+        if (user.is_staff, user.is_superuser, user.is_active) != (True, False, True):
+            user.is_staff, user.is_superuser, user.is_active = True, False, True
+            user.save(update_fields=["is_staff", "is_superuser", "is_active"])
         if account.recyclic_username != person.username:
             account.recyclic_username = person.username
             account.save(update_fields=["recyclic_username"])
-        user.groups.clear()
-        user.user_permissions.set(permissions)
+        if user.groups.exists():
+            user.groups.clear()
+        user.user_permissions.set(permissions)  # sends nothing when they are already those
     return user

@@ -1,5 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.validators import MaxLengthValidator
 from django.http import HttpResponse
 from django.urls import include, path
 from django.views.decorators.cache import cache_control
@@ -11,6 +13,20 @@ from reception_stats.permissions import CanViewLiveStats
 
 # The project has no public site of its own: the admin's "Voir le site" link would lead to a 404.
 admin.site.site_url = None
+
+
+class LoginForm(AdminAuthenticationForm):
+    """The admin's login form, whose user name is refused past the user model's length like any
+    other invalid value: Django only sets the widget's maxlength, and a longer name would reach
+    django-axes, whose record of the attempt the database then refuses."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["username"]
+        field.validators.append(MaxLengthValidator(field.max_length))
+
+
+admin.site.login_form = LoginForm
 
 urlpatterns = [
     # Whoever types the server's address lands on the admin (its login, then the figures).

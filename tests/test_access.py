@@ -374,13 +374,28 @@ def test_no_method_on_any_door_is_a_server_error(method, kind, django_user_model
             assert response.status_code == 200
 
 
-def test_a_user_name_too_long_for_the_database_is_a_400_never_an_outage(on_postgresql):
-    """300 characters: PostgreSQL refuses to record the failed attempt (varchar 255), which
-    is the request's fault: 400, not a 503 saying a database is down, not a 500."""
+def test_a_user_name_too_long_is_refused_by_the_login_form():
+    """300 characters once reached django-axes, whose record of the attempt PostgreSQL refused
+    (varchar 255): a 503 saying a database was down. The form refuses it like any bad value."""
     client = Client(REMOTE_ADDR=OUTSIDE)
     response = client.post(LOGIN, {"username": "a" * 300, "password": "peu-importe"})
 
-    # SQLite keeps any length: the form comes back with its error.
-    assert response.status_code == (400 if on_postgresql else 200)
-    if on_postgresql:
-        assert "valeur que la base de données refuse" in response.content.decode()
+    assert response.status_code == 200
+    assert "au plus 150 caractères" in response.content.decode()
+
+
+def test_a_value_the_database_refuses_is_a_400_never_an_outage():
+    """Wherever else one comes from: the request's fault, not a 503, not a 500."""
+    from django.db import DataError
+    from django.test import RequestFactory
+
+    from reception_stats.middleware import BoundedDatabaseMiddleware
+
+    middleware = BoundedDatabaseMiddleware(lambda request: None)
+    request = RequestFactory().get("/admin/")
+    error = DataError("value too long for type character varying(255)")
+    response = middleware.process_exception(request, error)
+
+    assert response.status_code == 400
+    assert "Requête refusée" in response.content.decode()
+    assert "valeur que la base de données refuse" in response.content.decode()

@@ -484,3 +484,37 @@ def test_the_unified_endpoint_says_in_headers_what_its_format_cannot(
     assert stale.status_code == 200
     assert stale.json() == fresh.json()
     assert stale["X-Reception-Stats-Stale"] == "true"
+
+
+def _user_is_cached(user_id) -> bool:
+    from reception_stats.accounts import _user_key
+
+    return stats_cache.Store("accounts").get(_user_key(user_id)) is not None
+
+
+def test_signing_in_again_keeps_the_other_sessions_cached(client, manager):
+    """A sign-in writes last_login, or re-reads a Recyclic account: neither changes what the
+    person may do, so their other sessions keep the cached copy they fall back on while
+    Django's database does not answer."""
+    from reception_stats.accounts import cached_user
+
+    cached_user(manager.pk)
+    client.post(LOGIN, {"username": "responsable", "password": "un-mot-de-passe-solide"})
+    assert _user_is_cached(manager.pk)
+
+    person()
+    assert sign_in(client, "camille.martin").status_code == 302
+    linked = RecyclicAccount.objects.get().user
+    cached_user(linked.pk)
+    client.logout()
+    assert sign_in(client, "camille.martin").status_code == 302
+    assert _user_is_cached(linked.pk)
+
+
+def test_a_change_of_rights_still_drops_the_cached_user(manager):
+    from reception_stats.accounts import cached_user
+
+    cached_user(manager.pk)
+    manager.is_active = False
+    manager.save()
+    assert not _user_is_cached(manager.pk)
