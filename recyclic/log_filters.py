@@ -13,3 +13,15 @@ class NotADeliberate503(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return getattr(record, "status_code", None) != 503
+
+
+class ClientErrorAsWarning(logging.Filter):
+    """Django's ``django.security.*`` lines (a foreign Host header, a body or a form too large)
+    at WARNING, without a traceback: each is a client's bad request, answered 400, not a bug.
+    Anyone can send them, and at ERROR with a traceback they would trip the alerts that watch
+    for ERROR lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.exc_info, record.exc_text = None, None
+        return True

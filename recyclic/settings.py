@@ -327,8 +327,18 @@ LOGGING = {
     "disable_existing_loggers": False,
     # Only the formatter in use: dictConfig imports every one it is given.
     "formatters": {LOG_FORMAT: _LOG_FORMATTERS[LOG_FORMAT]},
-    "filters": {"not_a_deliberate_503": {"()": "recyclic.log_filters.NotADeliberate503"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "filters": {
+        "not_a_deliberate_503": {"()": "recyclic.log_filters.NotADeliberate503"},
+        "client_error_as_warning": {"()": "recyclic.log_filters.ClientErrorAsWarning"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
+        "client_errors": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["client_error_as_warning"],
+        },
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
     "loggers": {
         "reception_stats": {
@@ -349,6 +359,12 @@ LOGGING = {
             "level": env.str("DJANGO_LOG_LEVEL", default="INFO"),
             "propagate": False,
             "filters": ["not_a_deliberate_503"],
+        },
+        # A foreign Host, a body too large: a client's 400, at WARNING (recyclic/log_filters.py).
+        "django.security": {
+            "handlers": ["client_errors"],
+            "level": "WARNING",
+            "propagate": False,
         },
     },
 }

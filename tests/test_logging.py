@@ -144,3 +144,24 @@ def test_djangos_line_for_a_deliberate_503_is_dropped_a_500_kept():
 
     assert not request_logger.filter(record(503))
     assert request_logger.filter(record(500))
+
+
+def test_a_clients_bad_request_is_a_warning_without_traceback():
+    """A foreign Host header or a body too large: Django logs them at ERROR with a traceback;
+    anyone can send them, so they are the client's 400 at WARNING, not an alert."""
+    handler = next(h for h in logging.getLogger("django.security").handlers if h.filters)
+    try:
+        raise ValueError("Invalid HTTP_HOST header: 'evil.example'.")
+    except ValueError as error:
+        record = logging.getLogger("django.security.DisallowedHost").makeRecord(
+            "django.security.DisallowedHost",
+            logging.ERROR,
+            __file__,
+            1,
+            str(error),
+            (),
+            (type(error), error, error.__traceback__),
+        )
+
+    assert handler.filter(record)
+    assert (record.levelname, record.exc_info) == ("WARNING", None)
