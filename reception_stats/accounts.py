@@ -51,9 +51,14 @@ def cached_lookup(cache_key: str, read: Any) -> Any:
             logger.warning("accounts: the database failed; using a lookup %.0f s old.", age)
             return cached[0]
         raise
-    lifetime = max(int(app_settings.STALE_MAX), int(app_settings.ACCOUNT_CHECK_SECONDS), 1)
-    store.set(cache_key, (value, cache.clock()), lifetime)
+    remember_lookup(cache_key, value)
     return value
+
+
+def remember_lookup(cache_key: str, value: Any) -> None:
+    """Keep ``value`` as the fresh answer of the lookup ``cache_key``, read just now."""
+    lifetime = max(int(app_settings.STALE_MAX), int(app_settings.ACCOUNT_CHECK_SECONDS), 1)
+    cache.Store("accounts").set(cache_key, (value, cache.clock()), lifetime)
 
 
 def _with_permissions(user: Any) -> Any:

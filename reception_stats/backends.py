@@ -70,6 +70,7 @@ class RecyclicBackend(CachedModelBackend):
             return None
         if not recyclic_users.password_matches(person, password) or not person.may_read:
             return None
+        recyclic_users.remember(person)  # fresher than any verdict kept from before
         try:
             return recyclic_users.linked_user(person)
         except recyclic_users.UsernameTaken:

@@ -30,7 +30,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 
-from .accounts import cached_lookup
+from .accounts import cached_lookup, remember_lookup
 from .conf import app_settings
 from .db import read_only
 from .models import RecyclicAccount, RecyclicUser
@@ -118,6 +118,10 @@ def _decoy_hash() -> bytes:
     return bcrypt.hashpw(b"decoy", bcrypt.gensalt(12))
 
 
+def _recheck_key(recyclic_id: UUID) -> str:
+    return f"reception_stats:account:recyclic:{recyclic_id}"
+
+
 def recheck(recyclic_id: UUID) -> RecyclicPerson | None:
     """The person as Recyclic has them now (None if gone), without the password hash."""
 
@@ -125,7 +129,14 @@ def recheck(recyclic_id: UUID) -> RecyclicPerson | None:
         person = find(id=recyclic_id)
         return None if person is None else _without_hash(person)
 
-    return cached_lookup(f"reception_stats:account:recyclic:{recyclic_id}", read)
+    return cached_lookup(_recheck_key(recyclic_id), read)
+
+
+def remember(person: RecyclicPerson) -> None:
+    """The person as a sign-in just read them: what :func:`recheck` answers from now on, so
+    that an account reactivated in Recyclic is not refused for the minute an older verdict
+    ("inactive") would still be reused."""
+    remember_lookup(_recheck_key(person.id), _without_hash(person))
 
 
 def _without_hash(person: RecyclicPerson) -> RecyclicPerson:

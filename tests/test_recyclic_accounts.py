@@ -479,6 +479,7 @@ def test_the_unified_endpoint_says_in_headers_what_its_format_cannot(
     stale = client.get(UNIFIED, **admin_header)
 
     assert fresh["X-Reception-Stats-Stale"] == "false"
+    assert fresh["X-Reception-Stats-Enabled"] == "true"
     assert int(fresh["Age"]) == 0
     assert "X-Reception-Stats-Bad-Values" not in fresh
     assert stale.status_code == 200
@@ -518,3 +519,27 @@ def test_a_change_of_rights_still_drops_the_cached_user(manager):
     manager.is_active = False
     manager.save()
     assert not _user_is_cached(manager.pk)
+
+
+def test_a_reactivated_account_signs_in_and_stays_in(client, clock):
+    """Refused while inactive (the verdict kept a minute), reactivated in Recyclic, then signed
+    in: the sign-in's own reading of the account is the one kept from then on."""
+    recyclic = person()
+    RecyclicUser.objects.filter(pk=recyclic.pk).update(is_active=False)  # done in Recyclic
+    header = {"HTTP_AUTHORIZATION": f"Bearer {token_of(recyclic)}"}
+    assert client.get(UNIFIED, **header).status_code == 401
+    RecyclicUser.objects.filter(pk=recyclic.pk).update(is_active=True)  # and undone
+
+    assert sign_in(client, "camille.martin").status_code == 302
+    assert client.get(PAGE).status_code == 200
+    assert client.get(UNIFIED, **header).status_code == 200
+
+
+def test_the_unified_endpoint_says_when_the_flag_is_off(client, admin_header, settings):
+    """Zeros in Recyclic's format would pass for a quiet day: a header says they are not."""
+    settings.LIVE_RECEPTION_STATS_ENABLED = False
+    response = client.get(UNIFIED, **admin_header)
+
+    assert response.status_code == 200
+    assert response.json()["ca"] == 0.0
+    assert response["X-Reception-Stats-Enabled"] == "false"

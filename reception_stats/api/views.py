@@ -189,6 +189,8 @@ class RecyclicLiveStatsView(LiveStatsView):
         age = (timezone.now() - served.snapshot.generated_at).total_seconds()
         response["Age"] = str(max(0, int(age)))
         response["X-Reception-Stats-Stale"] = "true" if served.stale else "false"
+        # Flag off: every figure 0, which in Recyclic's format would pass for a quiet day.
+        response["X-Reception-Stats-Enabled"] = "true" if served.snapshot.stats.enabled else "false"
         bad_values = served.snapshot.stats.bad_values
         if bad_values:
             response["X-Reception-Stats-Bad-Values"] = ", ".join(
