@@ -51,13 +51,7 @@ def database_unavailable(request: HttpRequest, error: Exception | None = None) -
             "This page is temporarily unavailable: a database does not answer. "
             "Try again in a moment."
         )
-    if request.path.startswith("/api/") or "json" in request.headers.get("Accept", ""):
-        response: HttpResponse = JsonResponse({"detail": message}, status=503)
-    else:
-        body = render_to_string(
-            "reception_stats/unavailable.html", {"message": message}, request=None
-        )
-        response = HttpResponse(body, status=503)
+    response = _answer(request, message, 503)
     response["Retry-After"] = str(int(app_settings.RETRY_AFTER))
     return response
 
@@ -67,11 +61,16 @@ def value_refused(request: HttpRequest, error: Exception) -> HttpResponse:
     outage, so neither a 503 nor a 500 that would page someone."""
     logger.warning("%s: the database refused a value (%s); answering 400.", request.path, error)
     message = _("The request holds a value the database refuses (too long or malformed).")
+    return _answer(request, message, 400, title=_("Request refused"))
+
+
+def _answer(request: HttpRequest, message: str, status: int, title: str = "") -> HttpResponse:
+    """``{"detail": message}`` for API clients, a short page for people."""
     if request.path.startswith("/api/") or "json" in request.headers.get("Accept", ""):
-        return JsonResponse({"detail": message}, status=400)
-    context = {"message": message, "title": _("Request refused")}
+        return JsonResponse({"detail": message}, status=status)
+    context = {"message": message, "title": title}
     body = render_to_string("reception_stats/unavailable.html", context, request=None)
-    return HttpResponse(body, status=400)
+    return HttpResponse(body, status=status)
 
 
 def _database_failure(request: HttpRequest, error: DatabaseError) -> HttpResponse:

@@ -61,17 +61,18 @@ class _ClientSocket(socket.socket):
     def recv_into(self, *args: Any, **kwargs: Any) -> int:
         return self._reading(super().recv_into, *args, **kwargs)
 
-    def send(self, *args: Any, **kwargs: Any) -> int:
+    def _writing(self, method: Any, *args: Any, **kwargs: Any) -> Any:
         self.settimeout(CLIENT_TIMEOUT)
-        return self._timing(super().send, *args, **kwargs)
+        return self._timing(method, *args, **kwargs)
+
+    def send(self, *args: Any, **kwargs: Any) -> int:
+        return self._writing(super().send, *args, **kwargs)
 
     def sendall(self, *args: Any, **kwargs: Any) -> None:
-        self.settimeout(CLIENT_TIMEOUT)
-        return self._timing(super().sendall, *args, **kwargs)
+        return self._writing(super().sendall, *args, **kwargs)
 
     def sendfile(self, *args: Any, **kwargs: Any) -> int:
-        self.settimeout(CLIENT_TIMEOUT)
-        return self._timing(super().sendfile, *args, **kwargs)
+        return self._writing(super().sendfile, *args, **kwargs)
 
     def shutdown(self, how: int) -> None:
         if self.timed_out:
@@ -98,8 +99,10 @@ class Logger(glogging.Logger):
     def exception(self, msg: str, *args: Any, **kwargs: Any) -> None:
         if isinstance(sys.exc_info()[1], TimeoutError) and msg.startswith("Socket error"):
             self.info(
-                "A client left its request or its answer unfinished for %s s: connection closed.",
+                "A client left its request or its answer unfinished (%s s per read, %s s per "
+                "request): connection closed.",
                 CLIENT_TIMEOUT,
+                REQUEST_SECONDS,
             )
             return
         super().exception(msg, *args, **kwargs)

@@ -7,6 +7,7 @@ only with its ticket (so an orphan line counts nowhere). Each bad row below weig
 100 or more, so that counting it anywhere would show in the totals.
 """
 
+from datetime import timedelta
 from decimal import Decimal
 from uuid import uuid4
 
@@ -250,3 +251,30 @@ def test_everything_bad_at_once_through_the_api(client, manager, poste, good_rec
         "weight_in": 3.0,
     }
     assert (body["sales_count"], body["turnover_eur"], body["weight_out"]) == (1, 2.0, 0.5)
+
+
+def test_dates_at_infinity_compare_like_any_other(on_postgresql):
+    """docs/figures.md, "Dates at infinity": a ticket's created_at is never read, a poste opened
+    at -infinity is older than every window, a sale dated infinity is in no window."""
+    if not on_postgresql:
+        pytest.skip("SQLite has no infinite timestamps")
+    live = make_poste(NOW - timedelta(hours=1))
+    counted = make_ticket(live, status="closed", closed_at=NOW - timedelta(minutes=5), lines=["10"])
+    ancient = make_poste(NOW - timedelta(hours=1))
+    make_ticket(ancient, status="closed", closed_at=NOW - timedelta(minutes=5), lines=["7"])
+    make_ticket(ancient, status="opened", lines=["3"])
+    dated_later = make_sale(created_at=NOW - timedelta(minutes=5), total_amount=5.0)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE ticket_depot SET created_at = '-infinity' WHERE id = %s", [counted.pk]
+        )
+        cursor.execute(
+            "UPDATE poste_reception SET opened_at = '-infinity' WHERE id = %s", [ancient.pk]
+        )
+        cursor.execute("UPDATE sales SET sale_date = 'infinity' WHERE id = %s", [dated_later.pk])
+
+    stats = compute_live_stats(now=NOW)
+
+    assert (stats.tickets_open, stats.tickets_closed_24h) == (0, 1)
+    assert (stats.items_received, stats.weight_in) == (1, Decimal("10.000"))
+    assert (stats.sales_count, stats.turnover_eur) == (0, Decimal("0.00"))
