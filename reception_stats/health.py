@@ -61,9 +61,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
             schema = problems or "ok"
     # Django's own tables (accounts, sessions, tokens, screens) on a database of their own: the
     # figures still reach those already signed in when it fails, new sign-ins do not.
-    own = "ok"
-    if database == "ok" and alias != DEFAULT_DB_ALIAS:
+    # Not asked when the figures' database failed: the answer stays within its bound.
+    if database != "ok":
+        own = "unknown"
+    elif alias != DEFAULT_DB_ALIAS:
         own = _database_state(DEFAULT_DB_ALIAS)
+    else:
+        own = "ok"  # the same database
     if database != "ok":
         status = "error"
     elif own != "ok" or schema not in ("ok", "unknown"):
@@ -74,7 +78,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     if details:
         body.update(
             database=database,
-            django_database=own if database == "ok" else "unknown",
+            django_database=own,
             schema=schema,
             enabled=is_enabled(),
             version=__version__,

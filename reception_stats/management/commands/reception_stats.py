@@ -2,7 +2,8 @@
 
 It calls the service itself, not the cache of the screens: an operator asking from a terminal
 gets figures computed now, and a database failure as an exit code, never stale figures. Its
-database waits are bounded like every door's (a frozen server ends in exit code 5, not a hang).
+database waits are bounded like every door's: a server frozen before the command connects ends
+in exit code 4 after ``connect_timeout``, one frozen during the query in 5, never a hang.
 """
 
 import json
