@@ -108,12 +108,24 @@ def _user_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
     # if the database stops answering right after.
     if set(kwargs.get("update_fields") or ()) == {"last_login"}:
         return
-    forget_user(instance.pk)
+    _forget_everything_of(instance.pk)
 
 
 def _user_relations_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
     if isinstance(instance, get_user_model()):
-        forget_user(instance.pk)
+        _forget_everything_of(instance.pk)
+
+
+def _forget_everything_of(user_id: Any) -> None:
+    """The user's cached lookups, their API token's too: a user activated or given the
+    permission is let in by their token at once, not a minute later."""
+    forget_user(user_id)
+    try:
+        from rest_framework.authtoken.models import Token
+    except (ImportError, RuntimeError):  # authtoken not installed: no tokens
+        return
+    for key in Token.objects.filter(user_id=user_id).values_list("key", flat=True):
+        forget_token(key)
 
 
 def _token_changed(sender: Any, instance: Any, **kwargs: Any) -> None:

@@ -151,3 +151,16 @@ def test_the_rule_refuses_an_inactive_holder_of_the_permission(permitted_user):
 
 def test_the_rule_refuses_anonymous():
     assert can_view_live_stats(AnonymousUser()) is False
+
+
+def test_a_token_follows_its_user_at_once(plain_user):
+    """Refused, then given the permission, or deactivated: the token's next request knows."""
+    client = token_client(plain_user)
+    assert client.get(URL).status_code == 403
+
+    plain_user.user_permissions.add(Permission.objects.get(codename="view_live_stats"))
+    assert client.get(URL).status_code == 200
+
+    plain_user.is_active = False
+    plain_user.save()
+    assert client.get(URL).status_code == 401
