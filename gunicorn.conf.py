@@ -5,9 +5,10 @@ mode: each worker writes its counters to files in ``PROMETHEUS_MULTIPROC_DIR`` a
 that answers ``/metrics`` adds up every worker's files, those of workers since replaced included.
 See https://prometheus.github.io/client_python/multiprocess/.
 
-Environment: ``GUNICORN_BIND`` (default ``0.0.0.0:8000``), ``GUNICORN_WORKERS`` (default 2),
-``GUNICORN_TIMEOUT`` (default 30 s), ``GUNICORN_CLIENT_TIMEOUT`` (default 5 s: how long a read
-from or a write to a client may wait), ``GUNICORN_CONTROL_SOCKET`` (default: none),
+Environment, or the ``.env`` beside this file: ``GUNICORN_BIND`` (default ``0.0.0.0:8000``),
+``GUNICORN_WORKERS`` (default 2), ``GUNICORN_TIMEOUT`` (default 30 s),
+``GUNICORN_CLIENT_TIMEOUT`` (default 5 s: how long a read from or a write to a client may wait),
+``GUNICORN_CONTROL_SOCKET`` (default: none),
 ``PROMETHEUS_MULTIPROC_DIR`` (default: a directory of this server's own under the temporary
 directory).
 
@@ -28,12 +29,41 @@ from pathlib import Path as _Path
 _DEFAULT_MULTIPROC_DIR = str(_Path(_tempfile.gettempdir()) / f"recyclic-prometheus-{_os.getpid()}")
 _os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", _DEFAULT_MULTIPROC_DIR)
 
-bind = _os.environ.get("GUNICORN_BIND", "0.0.0.0:8000").split(",")
+
+def _dotenv() -> dict[str, str]:
+    """The ``GUNICORN_*`` lines of the ``.env`` beside this file: the README lists them with the
+    app's settings, which come from the environment or from ``.env``."""
+    try:
+        lines = (_Path(__file__).resolve().parent / ".env").read_text("utf-8-sig").splitlines()
+    except OSError:
+        return {}
+    found = (line.strip().partition("=") for line in lines)
+    return {
+        name.strip(): value.strip().strip("'\"")
+        for name, equals, value in found
+        if equals and name.strip().startswith("GUNICORN_")
+    }
+
+
+_DOTENV = _dotenv()
+
+
+def _setting(name: str, default: str) -> str:
+    """The environment's value (it wins over .env, as for the app's settings), .env's, or the
+    default; kept in the environment, where the workers (and the app's settings) read it. So a
+    ``GUNICORN_*`` line changed in .env takes effect at a restart, not at a HUP."""
+    value = _os.environ.get(name) or _DOTENV.get(name) or default
+    _os.environ[name] = value
+    return value
+
+
+bind = _setting("GUNICORN_BIND", "0.0.0.0:8000").split(",")
 # Also read by the app's settings in each worker (RECEPTION_STATS["WORKERS"]): with a
 # per-process cache, the API's rate is shared among the workers.
-_os.environ.setdefault("GUNICORN_WORKERS", "2")
-workers = int(_os.environ["GUNICORN_WORKERS"])
-timeout = int(_os.environ.get("GUNICORN_TIMEOUT", "30"))
+workers = int(_setting("GUNICORN_WORKERS", "2"))
+timeout = int(_setting("GUNICORN_TIMEOUT", "30"))
+# Read by recyclic/server.py in the workers.
+_setting("GUNICORN_CLIENT_TIMEOUT", "5")
 # gunicorn's sync worker, whose reads from and writes to a client wait GUNICORN_CLIENT_TIMEOUT
 # seconds at most (default 5): a slow client is cut off, not left to hold the worker until it is
 # killed (recyclic/server.py). Put a buffering proxy in front all the same (README).
@@ -47,8 +77,8 @@ access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"
 errorlog = "-"
 # Gunicorn's control socket (gunicornc) defaults to one path per user, which several servers
 # would share: opt in with a path of this server's own.
-if _os.environ.get("GUNICORN_CONTROL_SOCKET"):
-    control_socket = _os.environ["GUNICORN_CONTROL_SOCKET"]
+if _control_socket := _setting("GUNICORN_CONTROL_SOCKET", ""):
+    control_socket = _control_socket
 else:
     control_socket_disable = True
 # The workers' heartbeat files (mkstemp, private) in memory rather than on a container's overlay

@@ -588,16 +588,42 @@ def test_connections_persist_in_production_not_under_runserver(tmp_path, env, ex
 @pytest.fixture
 def gunicorn_conf(monkeypatch, tmp_path):
     """The settings file as gunicorn reads it, with this test's own metrics directory."""
-    for name in ("GUNICORN_BIND", "GUNICORN_WORKERS", "GUNICORN_CONTROL_SOCKET"):
-        monkeypatch.delenv(name, raising=False)
+    for name in (
+        "GUNICORN_BIND",
+        "GUNICORN_WORKERS",
+        "GUNICORN_TIMEOUT",
+        "GUNICORN_CLIENT_TIMEOUT",
+        "GUNICORN_CONTROL_SOCKET",
+    ):
+        # Set, then removed: whatever the file sets in the environment is undone after the test.
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "prometheus"))
+    # A copy beside a .env of this test's own (none unless the test writes one), never the
+    # checkout's.
+    conf = tmp_path / "gunicorn.conf.py"
+    conf.write_text((ROOT / "gunicorn.conf.py").read_text())
 
     def load(**env: str) -> dict:
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        return runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+        return runpy.run_path(str(conf))
 
     return load
+
+
+def test_gunicorn_reads_its_settings_from_dotenv_too(gunicorn_conf, tmp_path, monkeypatch):
+    """The README lists GUNICORN_* with the settings that come from the environment or .env:
+    a .env line binding the loopback must not leave gunicorn on every interface."""
+    (tmp_path / ".env").write_text(
+        "SECRET_KEY=x\nGUNICORN_BIND=127.0.0.1:8382\nGUNICORN_WORKERS='3'\n# GUNICORN_TIMEOUT=9\n"
+    )
+    conf = gunicorn_conf(GUNICORN_TIMEOUT="40")  # the environment wins over .env
+
+    assert conf["bind"] == ["127.0.0.1:8382"]
+    assert (conf["workers"], conf["timeout"]) == (3, 40)
+    assert os.environ["GUNICORN_WORKERS"] == "3"  # what the app's settings read in the workers
+    assert os.environ["GUNICORN_CLIENT_TIMEOUT"] == "5"
 
 
 def test_gunicorn_defaults_and_environment(gunicorn_conf):
