@@ -188,7 +188,10 @@ class ScreenForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["site"].choices = [("", _("All sites")), *dashboard.site_choices()]
+        # Recyclic's sites unreadable: a 503 that says so, rather than a list of "all sites" only
+        # and a site refused as "not one of the choices".
+        sites = dashboard.site_choices(strict=True)
+        self.fields["site"].choices = [("", _("All sites")), *sites]
 
 
 @admin.register(Screen)

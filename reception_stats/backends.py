@@ -56,7 +56,10 @@ class RecyclicBackend(CachedModelBackend):
         if not find_spec("bcrypt"):
             return None  # reception_stats.W023 says so; Django's own accounts still sign in
         if recyclic_users.is_django_account(username):
-            return None  # Django's password check came first; Recyclic never signs this name in
+            # Django's password check came first; Recyclic never signs this name in. As slow as
+            # a Recyclic check all the same: the time must not tell a Django account's name.
+            recyclic_users.password_matches(None, password)
+            return None
         try:
             person = recyclic_users.find(username=username)
         except OperationalError as error:

@@ -185,8 +185,9 @@ SITES_SECONDS = 300
 SITES_KEY = "reception_stats:sites"
 
 
-def site_choices() -> list[tuple[str, str]]:
-    """``(id, name)`` of every site, for the selector; empty when nothing can be read."""
+def site_choices(*, strict: bool = False) -> list[tuple[str, str]]:
+    """``(id, name)`` of every site, for the selector; empty when nothing can be read, or with
+    ``strict`` the database's error then (a form whose choice would silently be "all sites")."""
     if not is_enabled():
         return []  # the flag off reads no Recyclic table, not even the sites
     store = Store("admin")
@@ -198,7 +199,11 @@ def site_choices() -> list[tuple[str, str]]:
             sites = Site.objects.using(app_settings.DATABASE).order_by("name")
             choices = [(str(pk), name) for pk, name in sites.values_list("pk", "name")]
     except DatabaseError:
-        return cached[0] if cached is not None else []
+        if cached is not None:
+            return cached[0]
+        if strict:
+            raise
+        return []
     store.set(SITES_KEY, (choices, timezone.now().timestamp()), int(app_settings.STALE_MAX) + 1)
     return choices
 

@@ -363,3 +363,12 @@ def test_staff_login_again_lifts_a_lockout(client):
     password = next(word for word in out.split() if user.check_password(word))
 
     assert password_login(client, "demo", password)
+
+
+def test_a_recyclic_login_on_an_empty_database_fills_it_first():
+    """--if-empty with --recyclic-login: the history, then a login into it (it said "relation
+    users does not exist")."""
+    out = run("--if-empty", "--recyclic-login")
+
+    assert RecyclicUser.objects.filter(role="admin").exists()
+    assert "Identifiant Recyclic" in out

@@ -169,3 +169,13 @@ def test_the_admin_shows_the_code_once_and_lists_the_screens(admin_client):
     assert "/ecran/" in html
     listing = admin_client.get("/admin/reception_stats/screen/").content.decode()
     assert "en attente de son code" in listing
+
+
+def test_adding_a_screen_while_recyclic_does_not_answer_says_so(admin_client, unreachable_database):
+    """The sites come from Recyclic: unreadable, the form is a 503 that says a database is
+    down, not a list of "all sites" only that refuses the site one types in."""
+    response = admin_client.get("/admin/reception_stats/screen/add/")
+
+    assert response.status_code == 503
+    assert response["Retry-After"]
+    assert "une base de données ne répond pas" in response.content.decode()

@@ -71,6 +71,8 @@ class Command(BaseCommand):
             if options["staff_login"]:
                 self.staff_login(options["username"] or "demo", options["address"])
             elif options["recyclic_login"]:
+                if options["if_empty"]:  # the history first, then a login into it
+                    self.fill(options["database"], options["seed"], if_empty=True)
                 self.recyclic_login(options["database"], options["username"], options["address"])
             else:
                 self.fill(options["database"], options["seed"], options["if_empty"])
